@@ -1,0 +1,37 @@
+"""A small, fast, correct Gearman protocol core. No Django imports here."""
+
+from .admin import AdminClient, FunctionStatus, QueuedJob, WorkerInfo
+from .client import Client, JobHandle, JobRequest, JobStatus
+from .codec import Packet, PacketType, Parser, encode
+from .connection import ServerAddress
+from .errors import (
+    GearmanError,
+    GearmanJobFailed,
+    GearmanServerUnavailable,
+    GearmanTimeout,
+    ProtocolError,
+)
+from .worker import Job, Worker
+
+__all__ = [
+    "AdminClient",
+    "Client",
+    "FunctionStatus",
+    "GearmanError",
+    "GearmanJobFailed",
+    "GearmanServerUnavailable",
+    "GearmanTimeout",
+    "Job",
+    "JobHandle",
+    "JobRequest",
+    "JobStatus",
+    "Packet",
+    "PacketType",
+    "Parser",
+    "ProtocolError",
+    "QueuedJob",
+    "ServerAddress",
+    "Worker",
+    "WorkerInfo",
+    "encode",
+]

@@ -1,0 +1,524 @@
+"""A blocking Gearman client: foreground and background jobs, batches, status.
+
+One `Client` may be shared by many threads and survives `fork()`: each thread
+of each process gets its own connections, made lazily. Replies are routed by
+job handle, so a reply that arrives after its caller gave up is dropped
+instead of being mistaken for the answer to the next call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import selectors
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .codec import SUBMIT_TYPES, Packet, PacketType, encode
+from .connection import Connection, ServerAddress
+from .errors import GearmanError, GearmanJobFailed, GearmanServerUnavailable, GearmanTimeout
+
+logger = logging.getLogger("django_gearman.protocol.client")
+
+PRIORITIES = ("high", "normal", "low")
+_TERMINAL = (PacketType.WORK_COMPLETE, PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION)
+_OPTION_EXCEPTIONS = encode(PacketType.OPTION_REQ, b"exceptions")
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """Where a submitted job lives: gearmand's handle and the server that issued it."""
+
+    handle: str
+    server: str
+
+    def __str__(self) -> str:
+        return f"{self.handle}@{self.server}"
+
+    @classmethod
+    def from_string(cls, text: str) -> JobHandle:
+        """The inverse of `str(handle)`, for handles stored in a session or database."""
+        handle, separator, server = str(text).rpartition("@")
+        if not separator or not handle or not server:
+            raise ValueError(f"not a job handle string: {text!r} (expected 'HANDLE@host:port')")
+        return cls(handle, str(ServerAddress.parse(server)))
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """GET_STATUS's answer. `known` is False once a job has finished (or never existed)."""
+
+    known: bool
+    running: bool
+    numerator: int
+    denominator: int
+
+    @property
+    def fraction(self) -> float | None:
+        """Progress in [0, 1] as last reported by the worker, or None if it reported none."""
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass(eq=False)
+class JobRequest:
+    """One job to submit, and everything gearmand sent back about it."""
+
+    function: bytes
+    data: bytes = b""
+    unique: bytes = b""
+    priority: str = "normal"
+    background: bool = False
+    handle: JobHandle | None = None
+    result: bytes | None = None
+    failed: bool = False
+    exception: bytes | None = None
+    warnings: list[bytes] = field(default_factory=list)
+    data_chunks: list[bytes] = field(default_factory=list)
+    status: tuple[int, int] | None = None
+    error: GearmanError | None = None
+    abandoned: bool = False
+
+    def __post_init__(self):
+        self.function = _as_bytes(self.function, "task name")
+        self.data = _as_bytes(self.data, "job data")
+        self.unique = _as_bytes(self.unique or b"", "unique id")
+        if not self.function or b"\0" in self.function:
+            raise ValueError(f"invalid task name {self.function!r}: must be non-empty, without NUL")
+        if b"\0" in self.unique:
+            raise ValueError(f"invalid unique id {self.unique!r}: must not contain NUL")
+        if self.priority is None:
+            self.priority = "normal"
+        if self.priority not in PRIORITIES:
+            raise ValueError(f"invalid priority {self.priority!r}: expected one of {PRIORITIES}")
+
+    @property
+    def packet(self) -> bytes:
+        return encode(SUBMIT_TYPES[self.priority, self.background], self.function, self.unique, self.data)
+
+    @property
+    def finished(self) -> bool:
+        if self.error is not None:
+            return True
+        if self.background:
+            return self.handle is not None
+        return self.result is not None or self.failed
+
+    def outcome(self) -> bytes | JobHandle:
+        """The result (foreground) or handle (background); raises what went wrong."""
+        if self.error is not None:
+            raise self.error
+        if self.failed:
+            raise GearmanJobFailed(
+                self.function.decode("utf-8", "replace"),
+                _failure_text(self.exception, self.warnings),
+                handle=str(self.handle) if self.handle else None,
+                exception_data=self.exception,
+                warnings=tuple(self.warnings),
+            )
+        return self.handle if self.background else self.result
+
+
+def _failure_text(exception: bytes | None, warnings: list[bytes]) -> str:
+    reason = exception if exception is not None else (warnings[-1] if warnings else b"")
+    return reason.decode("utf-8", "replace")
+
+
+def _as_bytes(value, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError(f"{what} must be bytes or str, not {type(value).__name__}")
+
+
+class _Reply:
+    """A request answered by one packet in order (GET_STATUS, ECHO_REQ, OPTION_REQ)."""
+
+    __slots__ = ("args", "error")
+
+    def __init__(self):
+        self.args = None
+        self.error = None
+
+    @property
+    def finished(self) -> bool:
+        return self.args is not None or self.error is not None
+
+
+class _Channel:
+    """One thread's connection to one server and the requests in flight on it."""
+
+    def __init__(self, address: ServerAddress, connect_timeout: float):
+        self.address = address
+        self.server = str(address)
+        self.connection = Connection(address, connect_timeout)
+        # gearmand answers a connection's requests in order, so replies that are
+        # not about a job handle are matched to the oldest request awaiting one.
+        self.awaiting: deque[JobRequest | _Reply] = deque()
+        self.jobs: dict[str, list[JobRequest]] = {}
+        self.used = False
+        self.awaiting.append(_Reply())
+        self.connection.send(_OPTION_EXCEPTIONS)
+
+    def send(self, entries: Sequence[JobRequest | _Reply], payload: bytes) -> None:
+        self.used = True
+        self.awaiting.extend(entries)
+        self.connection.send(payload)
+
+    def dispatch(self, packet: Packet) -> None:
+        kind, args = packet
+        if kind in _TERMINAL or kind in (PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS):
+            self._job_update(kind, args)
+        elif kind == PacketType.JOB_CREATED:
+            request = self._next_awaiting(kind)
+            if not isinstance(request, JobRequest):
+                raise GearmanServerUnavailable(f"{self.server} answered out of order (JOB_CREATED)")
+            handle = args[0].decode("latin-1")
+            request.handle = JobHandle(handle, self.server)
+            if not request.background and not request.abandoned:
+                self.jobs.setdefault(handle, []).append(request)
+        elif kind == PacketType.ERROR:
+            code, text = (arg.decode("utf-8", "replace") for arg in args)
+            error = GearmanError(f"gearmand at {self.server} refused the request: {code} {text}".rstrip())
+            request = self._next_awaiting(kind)
+            request.error = error
+        elif kind in (PacketType.STATUS_RES, PacketType.ECHO_RES, PacketType.OPTION_RES):
+            reply = self._next_awaiting(kind)
+            if not isinstance(reply, _Reply):
+                raise GearmanServerUnavailable(f"{self.server} answered out of order ({PacketType(kind).name})")
+            reply.args = args
+        # Anything else (NOOP, ...) is not addressed to a client; ignore it.
+
+    def _next_awaiting(self, kind: int):
+        if not self.awaiting:
+            raise GearmanServerUnavailable(
+                f"{self.server} sent {PacketType(kind).name} that answers no request"
+            )
+        return self.awaiting.popleft()
+
+    def _job_update(self, kind: int, args: tuple[bytes, ...]) -> None:
+        # Without OPTION_REQ exceptions gearmand forwards WORK_EXCEPTION as a
+        # WORK_FAIL whose "handle" still has "\0data" on the end.
+        handle = args[0].split(b"\0", 1)[0].decode("latin-1")
+        requests = self.jobs.get(handle)
+        if requests is None:
+            return  # a job we gave up on, or never had: drop it
+        if kind in _TERMINAL:
+            del self.jobs[handle]
+        for request in requests:
+            if kind == PacketType.WORK_COMPLETE:
+                request.result = args[1]
+            elif kind == PacketType.WORK_FAIL:
+                request.failed = True
+            elif kind == PacketType.WORK_EXCEPTION:
+                request.exception = args[1]
+                request.failed = True
+            elif kind == PacketType.WORK_DATA:
+                request.data_chunks.append(args[1])
+            elif kind == PacketType.WORK_WARNING:
+                request.warnings.append(args[1])
+            else:
+                request.status = (_int(args[1]), _int(args[2]))
+
+    def fail_all(self, error: GearmanError) -> None:
+        """The connection is gone: everything still waiting on it gets `error`."""
+        for entry in self.awaiting:
+            entry.error = error
+        for requests in self.jobs.values():
+            for request in requests:
+                request.error = error
+        self.awaiting.clear()
+        self.jobs.clear()
+
+    def forget(self, request: JobRequest) -> None:
+        request.abandoned = True
+        if request.handle is not None:
+            waiting = self.jobs.get(request.handle.handle)
+            if waiting and request in waiting:
+                waiting.remove(request)
+                if not waiting:
+                    del self.jobs[request.handle.handle]
+
+
+def _int(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+class _ThreadState:
+    def __init__(self):
+        self.pid = os.getpid()
+        self.channels: dict[ServerAddress, _Channel] = {}
+
+
+class Client:
+    """Submit jobs to one or more gearmand servers.
+
+    Jobs without a unique id are spread round-robin over the servers; jobs
+    with one always start at the same server, so gearmand can coalesce them.
+    A server that cannot be reached is skipped for `retry_after` seconds.
+    """
+
+    def __init__(
+        self,
+        servers: Iterable[str | ServerAddress],
+        *,
+        connect_timeout: float = 2.0,
+        retry_after: float = 5.0,
+    ):
+        self.servers = tuple(ServerAddress.parse(server) for server in servers)
+        if not self.servers:
+            raise ValueError("a Gearman client needs at least one server")
+        self.connect_timeout = connect_timeout
+        self.retry_after = retry_after
+        self._local = threading.local()
+        self._down_until: dict[ServerAddress, float] = {}
+        self._rotation = itertools.count()
+
+    # -- public API ---------------------------------------------------------
+
+    def submit_job(
+        self,
+        function: str | bytes,
+        data: str | bytes = b"",
+        *,
+        unique: str | bytes | None = None,
+        priority: str | None = None,
+        background: bool = False,
+        timeout: float | None = None,
+    ) -> bytes | JobHandle:
+        """Run one job: the result for a foreground job, the handle for a background one."""
+        request = JobRequest(function, data, unique or b"", priority or "normal", background)
+        self.submit_jobs([request], timeout=timeout)
+        return request.outcome()
+
+    def submit_jobs(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> Sequence[JobRequest]:
+        """Submit all requests pipelined, then (if `wait`) wait for every foreground one.
+
+        Never raises for a single job: each request's `error`, `failed` and
+        `result` tell its fate (`outcome()` turns them into a value or an
+        exception), so one failure does not hide the others' results.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._create(requests, deadline)
+            if wait:
+                foreground = [request for request in requests if not request.background]
+                self._wait(foreground, deadline)
+        except GearmanTimeout:
+            self._abandon(requests, timeout)
+        return requests
+
+    def get_job_status(self, handle: JobHandle | str, *, timeout: float | None = 10.0) -> JobStatus:
+        """Ask the server that created the job how it is doing."""
+        if isinstance(handle, str):
+            handle = JobHandle.from_string(handle)
+        address = ServerAddress.parse(handle.server)
+        if address not in self.servers:
+            raise ValueError(
+                f"job handle {handle} belongs to {address}, which is not one of this client's servers"
+            )
+        reply = self._ask(address, encode(PacketType.GET_STATUS, handle.handle.encode("latin-1")), timeout)
+        _, known, running, numerator, denominator = reply
+        return JobStatus(known == b"1", running == b"1", _int(numerator), _int(denominator))
+
+    def echo(self, data: bytes = b"ping", *, server=None, timeout: float | None = 5.0) -> float:
+        """Round-trip `data` through ECHO_REQ; returns the seconds it took."""
+        address = ServerAddress.parse(server) if server is not None else self.servers[0]
+        started = time.perf_counter()
+        reply = self._ask(address, encode(PacketType.ECHO_REQ, data), timeout)
+        if reply[0] != data:
+            raise GearmanServerUnavailable(f"{address} echoed different bytes")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        """Close this thread's connections (other threads' close when they end)."""
+        state = self._state()
+        for channel in state.channels.values():
+            channel.connection.close()
+        state.channels.clear()
+
+    # -- internals ----------------------------------------------------------
+
+    def _state(self) -> _ThreadState:
+        state = getattr(self._local, "state", None)
+        if state is None or state.pid != os.getpid():
+            # After fork() the parent's sockets are shared with the child; leave
+            # them to the parent and start afresh.
+            state = self._local.state = _ThreadState()
+        return state
+
+    def _channel(self, address: ServerAddress) -> _Channel:
+        state = self._state()
+        channel = state.channels.get(address)
+        if channel is None or channel.connection.closed:
+            channel = state.channels[address] = _Channel(address, self.connect_timeout)
+        return channel
+
+    def _candidates(self, unique: bytes) -> list[ServerAddress]:
+        servers = self.servers
+        count = len(servers)
+        start = zlib.crc32(unique) % count if unique else next(self._rotation) % count
+        ordered = [servers[(start + offset) % count] for offset in range(count)]
+        now = time.monotonic()
+        # Servers that recently failed go last, not away: one may be back.
+        return sorted(ordered, key=lambda address: self._down_until.get(address, 0) > now)
+
+    def _pick_channel(self, unique: bytes, excluded: set[ServerAddress]) -> _Channel:
+        errors = []
+        for address in self._candidates(unique):
+            if address in excluded:
+                continue
+            try:
+                channel = self._channel(address)
+            except GearmanServerUnavailable as exc:
+                self._mark_down(address, exc)
+                excluded.add(address)
+                errors.append(str(exc))
+                continue
+            self._down_until.pop(address, None)
+            return channel
+        raise GearmanServerUnavailable(
+            "no Gearman server is reachable: " + ("; ".join(errors) or "all failed during this call")
+        )
+
+    def _mark_down(self, address: ServerAddress, error: Exception) -> None:
+        if address not in self._down_until:
+            logger.warning("gearmand at %s is unavailable (%s); trying the others", address, error)
+        self._down_until[address] = time.monotonic() + self.retry_after
+
+    def _drop(self, channel: _Channel, error: GearmanError) -> None:
+        channel.connection.close()
+        channel.fail_all(error)
+        state = self._state()
+        if state.channels.get(channel.address) is channel:
+            del state.channels[channel.address]
+
+    def _create(self, requests: Sequence[JobRequest], deadline: float | None) -> None:
+        """Send every request and wait for its JOB_CREATED, failing over between servers."""
+        pending = [request for request in requests if request.handle is None and request.error is None]
+        excluded: set[ServerAddress] = set()
+        reconnected: set[ServerAddress] = set()
+        while pending:
+            groups: dict[_Channel, list[JobRequest]] = {}
+            for request in pending:
+                try:
+                    channel = self._pick_channel(request.unique, excluded)
+                except GearmanServerUnavailable as exc:
+                    request.error = exc
+                    continue
+                groups.setdefault(channel, []).append(request)
+            pending = []
+            for channel, group in groups.items():
+                reused = channel.used
+                try:
+                    channel.send(group, b"".join(request.packet for request in group))
+                    self._wait_on(channel, lambda: all(r.handle or r.error for r in group), deadline)
+                except GearmanServerUnavailable as exc:
+                    self._drop(channel, exc)
+                    # A kept-alive connection may just be stale (gearmand restarted):
+                    # try that server once more on a fresh one before moving on.
+                    if reused and channel.address not in reconnected:
+                        reconnected.add(channel.address)
+                    else:
+                        self._mark_down(channel.address, exc)
+                        excluded.add(channel.address)
+                    for request in group:
+                        if request.handle is None and not request.abandoned:
+                            request.error = None
+                            pending.append(request)
+
+    def _wait(self, requests: Sequence[JobRequest], deadline: float | None) -> None:
+        by_channel: dict[_Channel, list[JobRequest]] = {}
+        channels = self._state().channels
+        for request in requests:
+            if request.finished:
+                continue
+            channel = channels.get(ServerAddress.parse(request.handle.server))
+            by_channel.setdefault(channel, []).append(request)
+        if len(by_channel) == 1:
+            ((channel, group),) = by_channel.items()
+            try:
+                self._wait_on(channel, lambda: all(request.finished for request in group), deadline)
+            except GearmanServerUnavailable:
+                pass  # every request on it now carries that error
+            return
+        with selectors.DefaultSelector() as selector:
+            for channel, group in by_channel.items():
+                selector.register(channel.connection.sock, selectors.EVENT_READ, (channel, group))
+            while selector.get_map():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise GearmanTimeout("jobs did not finish in time")
+                for key, _ in selector.select(remaining):
+                    channel, group = key.data
+                    try:
+                        for packet in channel.connection.receive(deadline):
+                            channel.dispatch(packet)
+                    except GearmanServerUnavailable as exc:
+                        self._drop(channel, exc)
+                    if all(request.finished for request in group):
+                        selector.unregister(key.fileobj)
+
+    def _wait_on(self, channel: _Channel, done, deadline: float | None) -> None:
+        """Read from one channel until `done()`; a lost connection fails what waits on it."""
+        try:
+            while not done():
+                for packet in channel.connection.receive(deadline):
+                    channel.dispatch(packet)
+        except GearmanServerUnavailable as exc:
+            self._drop(channel, exc)
+            raise
+
+    def _abandon(self, requests: Sequence[JobRequest], timeout: float | None) -> None:
+        channels = self._state().channels
+        for request in requests:
+            if request.finished:
+                continue
+            request.error = GearmanTimeout(
+                f"job {request.function.decode('utf-8', 'replace')!r} did not finish within {timeout} s"
+                + (f" (handle {request.handle})" if request.handle else " (not yet accepted by gearmand)")
+            )
+            request.abandoned = True
+            if request.handle is not None:
+                channel = channels.get(ServerAddress.parse(request.handle.server))
+                if channel is not None:
+                    channel.forget(request)
+
+    def _ask(self, address: ServerAddress, payload: bytes, timeout: float | None) -> tuple[bytes, ...]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for attempt in range(2):
+            channel = self._channel(address)
+            reused = channel.used
+            reply = _Reply()
+            try:
+                channel.send([reply], payload)
+                self._wait_on(channel, lambda: reply.finished, deadline)
+            except GearmanServerUnavailable as exc:
+                self._drop(channel, exc)
+                if reused and attempt == 0:
+                    continue
+                raise
+            except GearmanTimeout:
+                # The reply may still come; it must not be taken for the next one's.
+                self._drop(channel, GearmanTimeout("abandoned"))
+                raise
+            if reply.error is not None:
+                raise reply.error
+            return reply.args
+        raise AssertionError("unreachable")

@@ -1,0 +1,125 @@
+"""A TCP connection to one gearmand speaking the binary protocol."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from .codec import RES, Packet, Parser
+from .errors import GearmanServerUnavailable, GearmanTimeout
+
+DEFAULT_PORT = 4730
+RECV_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def parse(cls, value: str | tuple[str, int] | ServerAddress) -> ServerAddress:
+        """Accept "host", "host:port", "[v6]:port" or a (host, port) pair."""
+        if isinstance(value, ServerAddress):
+            return value
+        if isinstance(value, tuple) and len(value) == 2:
+            return cls(str(value[0]), _port(value[1], value))
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"invalid Gearman server {value!r}: expected 'host' or 'host:port'")
+        text = value.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                raise ValueError(f"invalid Gearman server {value!r}")
+            return cls(host, _port(rest[1:], value) if rest else DEFAULT_PORT)
+        if text.count(":") == 1:
+            host, port = text.split(":")
+            if not host:
+                raise ValueError(f"invalid Gearman server {value!r}: empty host")
+            return cls(host, _port(port, value))
+        return cls(text)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _port(port, original) -> int:
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid Gearman server {original!r}: port {port!r} is not a number") from None
+    if not 0 < number < 65536:
+        raise ValueError(f"invalid Gearman server {original!r}: port {number} is out of range")
+    return number
+
+
+class Connection:
+    """One socket, its parser, and deadline-aware reads.
+
+    Any socket failure closes the connection and raises
+    `GearmanServerUnavailable` naming the server, so callers only handle
+    our own exception types.
+    """
+
+    def __init__(self, address: ServerAddress, connect_timeout: float = 2.0):
+        self.address = address
+        self.parser = Parser(RES)
+        try:
+            self.sock = socket.create_connection((address.host, address.port), connect_timeout)
+        except OSError as exc:
+            raise GearmanServerUnavailable(f"cannot connect to gearmand at {address}: {exc}") from exc
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(None)
+
+    @property
+    def closed(self) -> bool:
+        return self.sock is None
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, data: bytes) -> None:
+        if self.sock is None:
+            raise GearmanServerUnavailable(f"connection to {self.address} is closed")
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
+
+    def receive(self, deadline: float | None = None) -> list[Packet]:
+        """Wait for at least one recv's worth of bytes; return the whole packets in them."""
+        if self.sock is None:
+            raise GearmanServerUnavailable(f"connection to {self.address} is closed")
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GearmanTimeout(f"no reply from {self.address} in time")
+            self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            raise GearmanTimeout(f"no reply from {self.address} in time") from None
+        except OSError as exc:
+            self.close()
+            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
+        finally:
+            if deadline is not None and self.sock is not None:
+                self.sock.settimeout(None)
+        if not data:
+            self.close()
+            raise GearmanServerUnavailable(f"gearmand at {self.address} closed the connection")
+        try:
+            return self.parser.feed(data)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None

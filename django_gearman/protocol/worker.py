@@ -1,0 +1,353 @@
+"""A Gearman worker: registers functions, grabs jobs, runs callbacks, reports back.
+
+It serves every configured server from one thread. After a job it sends the
+result and the next GRAB in one write, and only goes to sleep (PRE_SLEEP)
+after gearmand said NO_JOB, so a busy worker pays one round trip per job.
+A server that goes away is reconnected with capped exponential backoff and
+the functions are registered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from .codec import PacketType, encode
+from .connection import Connection, ServerAddress
+from .errors import GearmanServerUnavailable
+
+logger = logging.getLogger("django_gearman.protocol.worker")
+
+_GRAB = encode(PacketType.GRAB_JOB_UNIQ)
+_PRE_SLEEP = encode(PacketType.PRE_SLEEP)
+
+Callback = Callable[["Job"], "bytes | str | None"]
+
+
+class Job:
+    """A job this worker was assigned. The `send_*` methods report to the client."""
+
+    __slots__ = ("handle", "function", "unique", "data", "finished", "_link", "_connection")
+
+    def __init__(self, link: _ServerLink, handle: bytes, function: bytes, unique: bytes, data: bytes):
+        self.handle = handle
+        self.function = function
+        self.unique = unique
+        self.data = data
+        self.finished = False
+        self._link = link
+        self._connection = link.connection
+
+    def __repr__(self) -> str:
+        return f"<Job {self.handle.decode('latin-1')} {self.function.decode('utf-8', 'replace')}>"
+
+    @property
+    def server(self) -> str:
+        return str(self._link.address)
+
+    def send_status(self, numerator: int, denominator: int) -> None:
+        self._send(PacketType.WORK_STATUS, str(int(numerator)).encode(), str(int(denominator)).encode())
+
+    def send_data(self, data: bytes | str) -> None:
+        self._send(PacketType.WORK_DATA, _bytes(data))
+
+    def send_warning(self, data: bytes | str) -> None:
+        self._send(PacketType.WORK_WARNING, _bytes(data))
+
+    def send_exception(self, data: bytes | str) -> None:
+        """WORK_EXCEPTION ends the job in gearmand 1.1; only clients that asked for
+        exceptions see the data, so prefer `send_fail(reason)` for mixed clients."""
+        self._send(PacketType.WORK_EXCEPTION, _bytes(data))
+        self.finished = True
+
+    def send_fail(self, reason: bytes | str | None = None) -> None:
+        """WORK_FAIL, preceded by a WORK_WARNING carrying `reason` if given: every
+        client (ours, the `gearman` CLI, PHP, Perl) then sees a failure and why."""
+        packets = encode(PacketType.WORK_WARNING, self.handle, _bytes(reason)) if reason is not None else b""
+        self._write(packets + encode(PacketType.WORK_FAIL, self.handle))
+        self.finished = True
+
+    def send_complete(self, data: bytes | str | None = b"") -> None:
+        self._write(self.complete_packet(data))
+        self.finished = True
+
+    def complete_packet(self, data) -> bytes:
+        return encode(PacketType.WORK_COMPLETE, self.handle, _bytes(data))
+
+    def _send(self, kind: int, *args: bytes) -> None:
+        if self.finished:
+            raise RuntimeError(f"{self!r} already finished; it cannot send {PacketType(kind).name}")
+        self._write(encode(kind, self.handle, *args))
+
+    def _write(self, payload: bytes) -> None:
+        if self._connection is not self._link.connection or self._connection.closed:
+            logger.warning("%r: connection to %s was lost; gearmand hands the job to another worker", self, self.server)
+            return
+        try:
+            self._connection.send(payload)
+        except GearmanServerUnavailable as exc:
+            logger.warning("%r: could not report to %s (%s)", self, self.server, exc)
+
+
+def _bytes(data) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode()
+    raise TypeError(f"job data must be bytes or str, not {type(data).__name__}")
+
+
+class _ServerLink:
+    """The worker's relationship with one server, across reconnects."""
+
+    def __init__(self, address: ServerAddress, min_backoff: float):
+        self.address = address
+        self.connection: Connection | None = None
+        self.outstanding = 0  # GRAB requests sent and not yet answered
+        self.held = 0  # jobs assigned and not yet started
+        self.retry_at = 0.0
+        self.backoff = min_backoff
+        self.failures = 0
+        self.ever_connected = False
+
+
+class Worker:
+    """Serve registered functions from one or more gearmand servers."""
+
+    def __init__(
+        self,
+        servers: Iterable[str | ServerAddress],
+        *,
+        client_id: str | None = None,
+        prefetch: int = 1,
+        connect_timeout: float = 2.0,
+        min_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        poll_interval: float = 1.0,
+    ):
+        addresses = [ServerAddress.parse(server) for server in servers]
+        if not addresses:
+            raise ValueError("a Gearman worker needs at least one server")
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        if client_id is not None and (not client_id or any(c.isspace() for c in client_id)):
+            raise ValueError(f"invalid client id {client_id!r}: must be non-empty without whitespace")
+        self.client_id = client_id
+        self.prefetch = prefetch
+        self.connect_timeout = connect_timeout
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.poll_interval = poll_interval
+        self.functions: dict[bytes, tuple[Callback, int | None]] = {}
+        self._links = [_ServerLink(address, min_backoff) for address in dict.fromkeys(addresses)]
+        self._ready: deque[Job] = deque()
+        self._stopping = False
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
+
+    # -- registration -------------------------------------------------------
+
+    def register(self, function: str | bytes, callback: Callback, timeout: int | None = None) -> None:
+        """Serve `function` with `callback(job)`; its return value is the result."""
+        name = _bytes(function)
+        if not name or b"\0" in name:
+            raise ValueError(f"invalid function name {function!r}")
+        self.functions[name] = (callback, timeout)
+        self._broadcast(self._can_do(name, timeout))
+
+    def unregister(self, function: str | bytes) -> None:
+        name = _bytes(function)
+        self.functions.pop(name, None)
+        self._broadcast(encode(PacketType.CANT_DO, name))
+
+    @staticmethod
+    def _can_do(name: bytes, timeout: int | None) -> bytes:
+        if timeout:
+            return encode(PacketType.CAN_DO_TIMEOUT, name, str(int(timeout)).encode())
+        return encode(PacketType.CAN_DO, name)
+
+    def _broadcast(self, payload: bytes) -> None:
+        for link in self._links:
+            if link.connection is not None:
+                self._send(link, payload)
+
+    # -- running ------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Finish the job in hand, then leave `work()`. Safe from signal handlers and threads."""
+        self._stopping = True
+        try:
+            self._wake_writer.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already woken, or closed
+
+    def work(self) -> None:
+        """Serve jobs until `stop()`. Prefetched jobs not yet started go back to gearmand."""
+        if not self.functions:
+            raise ValueError("register at least one function before calling work()")
+        self._stopping = False
+        try:
+            while not self._stopping:
+                if self._ready:
+                    self._run(self._ready.popleft())
+                    continue
+                self._connect_due_links()
+                for key, _ in self._selector.select(self._poll_timeout()):
+                    if key.data is None:
+                        self._drain_wake_socket()
+                    else:
+                        self._read(key.data)
+        finally:
+            self._disconnect_all()
+
+    def close(self) -> None:
+        self._disconnect_all()
+        self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+    def _poll_timeout(self) -> float:
+        now = time.monotonic()
+        timeout = self.poll_interval
+        for link in self._links:
+            if link.connection is None:
+                timeout = min(timeout, max(0.0, link.retry_at - now))
+        return timeout
+
+    def _drain_wake_socket(self) -> None:
+        try:
+            while self._wake_reader.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _run(self, job: Job) -> None:
+        link = job._link
+        link.held -= 1
+        if job._connection is not link.connection:
+            return  # its connection died before we started: gearmand re-queued it
+        callback, _ = self.functions.get(job.function, (None, None))
+        payload = b""
+        if callback is None:
+            job.send_fail(b"this worker no longer serves " + job.function)
+        else:
+            try:
+                result = callback(job)
+            except Exception as exc:
+                logger.exception("%r raised", job)
+                if not job.finished:
+                    job.send_fail(f"{type(exc).__name__}: {exc}")
+            else:
+                if not job.finished:
+                    payload = job.complete_packet(result)
+                    job.finished = True
+        self._top_up(link, payload)
+
+    def _top_up(self, link: _ServerLink, payload: bytes = b"") -> None:
+        """Send `payload` together with enough GRABs to keep `prefetch` jobs coming."""
+        if link.connection is not None and not self._stopping:
+            wanted = self.prefetch - link.outstanding - link.held
+            if wanted > 0:
+                payload += _GRAB * wanted
+                link.outstanding += wanted
+        if payload and link.connection is not None:
+            self._send(link, payload)
+
+    def _read(self, link: _ServerLink) -> None:
+        try:
+            packets = link.connection.receive()
+        except GearmanServerUnavailable as exc:
+            self._lost(link, exc)
+            return
+        for kind, args in packets:
+            if kind == PacketType.JOB_ASSIGN_UNIQ:
+                link.outstanding -= 1
+                link.held += 1
+                self._ready.append(Job(link, *args))
+            elif kind == PacketType.NO_JOB:
+                link.outstanding -= 1
+                if link.outstanding == 0 and link.held == 0:
+                    self._send(link, _PRE_SLEEP)
+            elif kind == PacketType.NOOP:
+                self._top_up(link)
+            elif kind == PacketType.ERROR:
+                logger.warning("gearmand at %s reported an error: %s", link.address, b" ".join(args).decode("utf-8", "replace"))
+            # ECHO_RES, OPTION_RES and the like need no action.
+
+    def _send(self, link: _ServerLink, payload: bytes) -> None:
+        try:
+            link.connection.send(payload)
+        except GearmanServerUnavailable as exc:
+            self._lost(link, exc)
+
+    # -- connections --------------------------------------------------------
+
+    def _connect_due_links(self) -> None:
+        now = time.monotonic()
+        for link in self._links:
+            if link.connection is None and link.retry_at <= now and not self._stopping:
+                self._connect(link)
+
+    def _connect(self, link: _ServerLink) -> None:
+        try:
+            link.connection = Connection(link.address, self.connect_timeout)
+        except GearmanServerUnavailable as exc:
+            if link.failures == 0:
+                logger.warning("%s; retrying with backoff (up to %.0f s)", exc, self.max_backoff)
+            link.failures += 1
+            link.retry_at = time.monotonic() + link.backoff
+            link.backoff = min(link.backoff * 2, self.max_backoff)
+            return
+        if link.ever_connected or link.failures:
+            logger.warning("connected to gearmand at %s again", link.address)
+        else:
+            logger.info("connected to gearmand at %s", link.address)
+        link.ever_connected = True
+        link.failures = 0
+        link.backoff = self.min_backoff
+        link.outstanding = 0
+        link.held = 0
+        self._selector.register(link.connection.sock, selectors.EVENT_READ, link)
+        payload = b"".join(self._can_do(name, timeout) for name, (_, timeout) in self.functions.items())
+        if self.client_id:
+            payload = encode(PacketType.SET_CLIENT_ID, self.client_id.encode()) + payload
+        self._top_up(link, payload)
+
+    def _lost(self, link: _ServerLink, error: Exception) -> None:
+        if link.connection is None:
+            return
+        logger.warning("%s; reconnecting", error)
+        self._close_link(link)
+        self._ready = deque(job for job in self._ready if job._link is not link)
+        link.retry_at = time.monotonic() + link.backoff
+        link.failures = 1
+
+    def _close_link(self, link: _ServerLink) -> None:
+        connection, link.connection = link.connection, None
+        link.outstanding = link.held = 0
+        try:
+            self._selector.unregister(connection.sock)
+        except (KeyError, ValueError):
+            pass
+        connection.close()
+
+    def _disconnect_all(self) -> None:
+        for link in self._links:
+            if link.connection is not None:
+                self._close_link(link)
+        self._ready.clear()

@@ -1,0 +1,189 @@
+"""A pytest plugin that runs real gearmand servers for tests.
+
+Installed with the package (entry point `pytest11`), so any project's tests
+can ask for the `gearmand` fixture, or `gearmand_factory` for several servers
+or extra options::
+
+    def test_resize(gearmand, settings):
+        settings.GEARMAN_SERVERS = [gearmand.address]
+
+Each server listens on a free 127.0.0.1 port and is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+INSTALL_HINT = "apt-get install -y gearman-job-server gearman-tools"
+SBIN_DIRECTORIES = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin")
+
+
+def find_gearmand() -> str:
+    """Path of the gearmand binary; raises with the install command if there is none."""
+    found = shutil.which("gearmand")
+    if found:
+        return found
+    for directory in SBIN_DIRECTORIES:
+        candidate = Path(directory) / "gearmand"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise RuntimeError(f"gearmand is not installed (looked on PATH and in {', '.join(SBIN_DIRECTORIES)}); install it with: {INSTALL_HINT}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class GearmandServer:
+    """One gearmand process on 127.0.0.1. `str(server)` is its "host:port"."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None):
+        self.options = tuple(options)
+        self.port = port or free_port()
+        self.log_dir = log_dir or tempfile.mkdtemp(prefix="gearmand-")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.address
+
+    def __repr__(self) -> str:
+        return f"<GearmandServer {self.address} pid={self.pid}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def log_file(self) -> Path:
+        return Path(self.log_dir) / f"gearmand-{self.port}.log"
+
+    def start(self, timeout: float = 10.0) -> GearmandServer:
+        command = [
+            find_gearmand(),
+            "--listen=127.0.0.1",
+            f"--port={self.port}",
+            f"--log-file={self.log_file}",
+            "--verbose=WARNING",
+            *self.options,
+        ]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode(errors="replace")
+                raise RuntimeError(f"gearmand exited with {self.process.returncode} on port {self.port}: {error}{self._log_tail()}")
+            if self.answers():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"gearmand did not answer on {self.address} within {timeout} s{self._log_tail()}")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as probe:
+                probe.sendall(b"version\n")
+                return probe.recv(64).startswith(b"OK")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the process we started (and only it), politely first."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing is flushed."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+            process.stderr.close()
+
+    def restart(self, timeout: float = 10.0) -> GearmandServer:
+        """Stop and start again on the same port with the same options."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.start(timeout=max(0.1, deadline - time.monotonic()))
+            except RuntimeError:
+                if time.monotonic() >= deadline:  # the port may linger briefly
+                    raise
+                time.sleep(0.1)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()[-10:]
+        except OSError:
+            return ""
+        return "\n--- gearmand log ---\n" + "\n".join(lines) if lines else ""
+
+
+class GearmandFactory:
+    """Start any number of servers; all of them are stopped when the test ends."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.servers: list[GearmandServer] = []
+
+    def __call__(self, *options: str, port: int | None = None) -> GearmandServer:
+        for attempt in range(5):
+            server = GearmandServer(*options, port=port, log_dir=self.log_dir)
+            try:
+                server.start()
+            except RuntimeError:
+                # Another process may have taken the free port before gearmand bound it.
+                if port is not None or attempt == 4:
+                    raise
+                continue
+            self.servers.append(server)
+            return server
+        raise AssertionError("unreachable")
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+@pytest.fixture
+def gearmand_factory(tmp_path_factory):
+    """Call it with gearmand options to get a running `GearmandServer`."""
+    factory = GearmandFactory(str(tmp_path_factory.mktemp("gearmand")))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def gearmand(gearmand_factory) -> GearmandServer:
+    """A fresh gearmand on a free 127.0.0.1 port, stopped after the test."""
+    try:
+        find_gearmand()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return gearmand_factory()
