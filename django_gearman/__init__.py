@@ -1,0 +1,34 @@
+"""Django integration for the Gearman job server.
+
+Public names resolve lazily, so `import django_gearman.protocol` (which has
+no Django dependency) does not import Django.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "GearmanClient": "client",
+    "GearmanError": "exceptions",
+    "GearmanJobFailed": "exceptions",
+    "GearmanServerUnavailable": "exceptions",
+    "GearmanTimeout": "exceptions",
+    "PayloadError": "exceptions",
+    "ProtocolError": "exceptions",
+    "JobHandle": "protocol",
+    "JobStatus": "protocol",
+    "Task": "tasks",
+    "gearman_task": "tasks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_gearman' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__():
+    return __all__

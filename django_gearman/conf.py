@@ -1,0 +1,126 @@
+"""The app's settings, read from django.conf.settings on every access.
+
+Reading lazily keeps `override_settings` working; `problems()` is the one
+place that validates them, used both by the system checks and at run time.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .protocol import ServerAddress
+
+DEFAULT_SERVERS = ("127.0.0.1:4730",)
+BUILTIN_SERIALIZERS = ("json", "pickle")
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    message: str
+    hint: str | None = None
+    error: bool = True
+
+
+@dataclass(frozen=True)
+class GearmanSettings:
+    client_servers: tuple[str, ...]
+    worker_servers: tuple[str, ...]
+    task_prefix: str
+    serializer: str
+    signing_key: str | None
+    default_timeout: float | None
+    always_eager: bool
+
+
+def _server_setting(name: str):
+    """(setting name actually used, value) for the client or worker server list."""
+    if getattr(settings, name, None) is not None:
+        return name, getattr(settings, name)
+    if getattr(settings, "GEARMAN_SERVERS", None) is not None:
+        return "GEARMAN_SERVERS", settings.GEARMAN_SERVERS
+    return name, DEFAULT_SERVERS
+
+
+def problems() -> list[Problem]:
+    found = []
+    for name in ("GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS"):
+        used, servers = _server_setting(name)
+        if isinstance(servers, (str, bytes)) or not isinstance(servers, (list, tuple)):
+            found.append(Problem(
+                "django_gearman.E001",
+                f"{used} must be a list of 'host' or 'host:port' strings, not {type(servers).__name__}.",
+                f"For example: {used} = ['127.0.0.1:4730'].",
+            ))
+            continue
+        if not servers:
+            found.append(Problem("django_gearman.E001", f"{used} is empty.", "List at least one gearmand."))
+        for server in servers:
+            try:
+                ServerAddress.parse(server)
+            except ValueError as exc:
+                found.append(Problem("django_gearman.E002", f"{used}: {exc}.", "Use 'host' or 'host:port'."))
+    serializer = getattr(settings, "GEARMAN_SERIALIZER", "json")
+    if not isinstance(serializer, str) or (serializer not in BUILTIN_SERIALIZERS and "." not in serializer):
+        found.append(Problem(
+            "django_gearman.E003",
+            f"GEARMAN_SERIALIZER {serializer!r} is unknown.",
+            "Use 'json', 'pickle' or the dotted path of a serializer class.",
+        ))
+    elif serializer not in BUILTIN_SERIALIZERS:
+        try:
+            import_string(serializer)
+        except ImportError as exc:
+            found.append(Problem(
+                "django_gearman.E003", f"GEARMAN_SERIALIZER {serializer!r} cannot be imported: {exc}."
+            ))
+    key = getattr(settings, "GEARMAN_SIGNING_KEY", None)
+    if key is not None and (not isinstance(key, (str, bytes)) or not key):
+        found.append(Problem("django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string or None."))
+    if serializer == "pickle" and not key:
+        found.append(Problem(
+            "django_gearman.E005",
+            "GEARMAN_SERIALIZER = 'pickle' requires GEARMAN_SIGNING_KEY: unpickling unsigned jobs "
+            "lets anyone who can reach gearmand run code on your workers.",
+            "Set GEARMAN_SIGNING_KEY to a long random secret shared by clients and workers.",
+        ))
+    timeout = getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout <= 0
+    ):
+        found.append(Problem(
+            "django_gearman.E006", f"GEARMAN_DEFAULT_TIMEOUT must be a positive number of seconds or None, not {timeout!r}."
+        ))
+    prefix = getattr(settings, "GEARMAN_TASK_PREFIX", "")
+    if not isinstance(prefix, str) or any(c.isspace() or c == "\0" for c in prefix):
+        found.append(Problem(
+            "django_gearman.E007", f"GEARMAN_TASK_PREFIX must be a string without whitespace, not {prefix!r}."
+        ))
+    if getattr(settings, "GEARMAN_ALWAYS_EAGER", False) and not settings.DEBUG:
+        found.append(Problem(
+            "django_gearman.W001",
+            "GEARMAN_ALWAYS_EAGER is on while DEBUG is off: tasks run inside the web process, not on workers.",
+            error=False,
+        ))
+    return found
+
+
+def get() -> GearmanSettings:
+    """The current settings; raises ImproperlyConfigured naming the first problem."""
+    for problem in problems():
+        if problem.error:
+            raise ImproperlyConfigured(f"{problem.message} ({problem.id})")
+    return GearmanSettings(
+        client_servers=tuple(_server_setting("GEARMAN_CLIENT_SERVERS")[1]),
+        worker_servers=tuple(_server_setting("GEARMAN_WORKER_SERVERS")[1]),
+        task_prefix=getattr(settings, "GEARMAN_TASK_PREFIX", ""),
+        serializer=getattr(settings, "GEARMAN_SERIALIZER", "json"),
+        signing_key=getattr(settings, "GEARMAN_SIGNING_KEY", None),
+        default_timeout=getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None),
+        always_eager=bool(getattr(settings, "GEARMAN_ALWAYS_EAGER", False)),
+    )

@@ -1,0 +1,53 @@
+import logging
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_gearman.registry import UnknownWorker, find_worker
+from django_gearman.worker import Worker
+
+VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+class Command(BaseCommand):
+    help = "Serve the tasks of one worker module (APP/gearman_workers/WORKER.py) until SIGTERM/SIGINT."
+
+    def add_arguments(self, parser):
+        parser.add_argument("-a", "--app", required=True, help="app label whose gearman_workers package to use")
+        parser.add_argument("-n", "--name", required=True, help="worker module name inside gearman_workers")
+        parser.add_argument("-q", "--queue", help="serve only the tasks of this queue")
+        parser.add_argument("--max-jobs", type=positive_int, help="exit cleanly after this many jobs")
+        parser.add_argument("--max-memory", type=positive_int, metavar="MB",
+                            help="exit cleanly after a job once resident memory exceeds MB")
+        parser.add_argument("--prefetch", type=positive_int, default=1,
+                            help="job requests kept outstanding per server (default 1)")
+
+    def handle(self, *args, app, name, queue, max_jobs, max_memory, prefetch, verbosity, **options):
+        configure_logging(verbosity)
+        try:
+            module = find_worker(app, name)
+            worker = Worker(module, queue, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch)
+        except (UnknownWorker, LookupError) as exc:
+            raise CommandError(exc.args[0], returncode=2) from None
+        worker.run()
+
+
+def positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def configure_logging(verbosity: int) -> None:
+    """-v sets the level of the django_gearman logger; add a handler only if the project has none."""
+    logger = logging.getLogger("django_gearman")
+    logger.setLevel(VERBOSITY_LEVELS.get(verbosity, logging.DEBUG))
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)

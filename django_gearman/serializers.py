@@ -1,0 +1,214 @@
+"""How task arguments, results and failures travel as bytes.
+
+The default JSON format keeps plain JSON plain, so other languages can call
+tasks, and tags the Python types JSON lacks so they come back as themselves.
+See docs/wire-format.md for the exact format.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import hashlib
+import hmac
+import json
+import pickle
+import traceback
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+from .protocol import GearmanError
+
+TAG = "__gearman__"
+
+
+class PayloadError(GearmanError):
+    """A job's bytes could not be decoded, or failed signature verification."""
+
+
+class JSONSerializer:
+    """JSON with tagged datetime, date, time, timedelta, Decimal, UUID, bytes, tuples."""
+
+    def dumps(self, value: Any) -> bytes:
+        return json.dumps(_tag(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return json.loads(data, object_hook=_untag)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise PayloadError(f"payload is not valid JSON: {exc}") from None
+
+
+class PickleSerializer:
+    """Any picklable value. Only ever enabled together with GEARMAN_SIGNING_KEY."""
+
+    def dumps(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return pickle.loads(data)  # noqa: S301 - callers verified the signature first
+        except Exception as exc:
+            raise PayloadError(f"payload is not a valid pickle: {exc}") from None
+
+
+def _tag(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_tag(item) for item in value]
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value) and TAG not in value:
+            return {key: _tag(item) for key, item in value.items()}
+        return {TAG: "dict", "items": [[_tag(key), _tag(item)] for key, item in value.items()]}
+    if isinstance(value, tuple):
+        return {TAG: "tuple", "items": [_tag(item) for item in value]}
+    if isinstance(value, datetime.datetime):
+        return {TAG: "datetime", "value": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {TAG: "date", "value": value.isoformat()}
+    if isinstance(value, datetime.time):
+        return {TAG: "time", "value": value.isoformat()}
+    if isinstance(value, datetime.timedelta):
+        return {TAG: "timedelta", "value": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, decimal.Decimal):
+        return {TAG: "decimal", "value": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {TAG: "uuid", "value": str(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {TAG: "bytes", "value": base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError(
+        f"cannot send a {type(value).__module__}.{type(value).__qualname__} as a task argument or result "
+        "with the JSON serializer; convert it to a JSON type, or set GEARMAN_SERIALIZER"
+    )
+
+
+_DECODERS = {
+    "dict": lambda tagged: {key: item for key, item in tagged["items"]},
+    "tuple": lambda tagged: tuple(tagged["items"]),
+    "datetime": lambda tagged: datetime.datetime.fromisoformat(tagged["value"]),
+    "date": lambda tagged: datetime.date.fromisoformat(tagged["value"]),
+    "time": lambda tagged: datetime.time.fromisoformat(tagged["value"]),
+    "timedelta": lambda tagged: datetime.timedelta(*tagged["value"]),
+    "decimal": lambda tagged: decimal.Decimal(tagged["value"]),
+    "uuid": lambda tagged: uuid.UUID(tagged["value"]),
+    "bytes": lambda tagged: base64.b64decode(tagged["value"], validate=True),
+}
+
+
+def _untag(obj: dict) -> Any:
+    kind = obj.get(TAG)
+    if kind is None:
+        return obj
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        raise ValueError(f"unknown {TAG} tag {kind!r}")
+    try:
+        return decoder(obj)
+    except (KeyError, TypeError, ValueError, decimal.InvalidOperation) as exc:
+        raise ValueError(f"malformed {kind} value {obj!r}: {exc}") from None
+
+
+@lru_cache(maxsize=8)
+def get_serializer(name: str):
+    """'json', 'pickle', or the dotted path of a class with dumps(value) and loads(bytes)."""
+    if name == "json":
+        return JSONSerializer()
+    if name == "pickle":
+        return PickleSerializer()
+    return import_string(name)()
+
+
+# -- signing ---------------------------------------------------------------
+
+SIGNATURE_LENGTH = 64  # hex digits of an HMAC-SHA256
+
+
+def sign(body: bytes, key: str | bytes) -> bytes:
+    """`<hex HMAC-SHA256 of body>:` + body."""
+    return _mac(body, key).encode("ascii") + b":" + body
+
+
+def unsign(payload: bytes, key: str | bytes) -> bytes:
+    """The body of a signed payload; PayloadError if unsigned or tampered with."""
+    signature, separator, body = payload.partition(b":")
+    if not separator or len(signature) != SIGNATURE_LENGTH:
+        raise PayloadError("payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads")
+    if not hmac.compare_digest(signature, _mac(body, key).encode("ascii")):
+        raise PayloadError("payload signature does not match: it was tampered with or signed with another key")
+    return body
+
+
+def _mac(body: bytes, key: str | bytes) -> str:
+    return hmac.new(key.encode() if isinstance(key, str) else key, body, hashlib.sha256).hexdigest()
+
+
+# -- envelopes ---------------------------------------------------------------
+
+
+class Codec:
+    """Encodes requests and replies for one (serializer, signing key) configuration."""
+
+    def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None):
+        if serializer == "pickle" and not signing_key:
+            raise PayloadError("the pickle serializer refuses to run without GEARMAN_SIGNING_KEY")
+        self.serializer = get_serializer(serializer)
+        self.signing_key = signing_key
+
+    def _seal(self, value: Any) -> bytes:
+        body = self.serializer.dumps(value)
+        return sign(body, self.signing_key) if self.signing_key else body
+
+    def _open(self, payload: bytes) -> Any:
+        body = unsign(payload, self.signing_key) if self.signing_key else payload
+        return self.serializer.loads(body)
+
+    def encode_request(self, args, kwargs) -> bytes:
+        return self._seal({"args": list(args), "kwargs": dict(kwargs)})
+
+    def decode_request(self, payload: bytes) -> tuple[list, dict]:
+        request = self._open(payload)
+        if not isinstance(request, dict) or set(request) - {"args", "kwargs"}:
+            raise PayloadError(f'request must be {{"args": [...], "kwargs": {{...}}}}, got {_preview(request)}')
+        args, kwargs = request.get("args", []), request.get("kwargs", {})
+        if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
+            raise PayloadError(f'"args" must be a list and "kwargs" an object, got {_preview(request)}')
+        return list(args), kwargs
+
+    def encode_result(self, value: Any) -> bytes:
+        return self._seal(value)
+
+    def decode_result(self, payload: bytes) -> Any:
+        return self._open(payload)
+
+
+def encode_failure(exc: BaseException) -> bytes:
+    """The failure report a worker sends (always plain JSON, never pickled)."""
+    report = {
+        "error": {
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc)),
+        }
+    }
+    return json.dumps(report, ensure_ascii=False).encode()
+
+
+def decode_failure(data: bytes | None) -> dict:
+    """type/message/traceback from a failure report; foreign workers' text becomes the message."""
+    if not data:
+        return {"type": None, "message": "", "traceback": ""}
+    try:
+        error = json.loads(data)["error"]
+        return {"type": error.get("type"), "message": error.get("message", ""), "traceback": error.get("traceback", "")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {"type": None, "message": data.decode("utf-8", "replace"), "traceback": ""}
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,108 @@
+"""The `@gearman_task` decorator and the `Task` it returns."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import conf
+
+WORKERS_PACKAGE = "gearman_workers"
+
+#: Every task defined so far, by name (without GEARMAN_TASK_PREFIX).
+_tasks: dict[str, Task] = {}
+
+
+class Task:
+    """A function that can also be run on a Gearman worker.
+
+    Calling it runs it here; `submit()` runs it on a worker and returns the
+    result; `submit_background()` queues it and returns a `JobHandle`.
+    """
+
+    def __init__(self, func, name: str | None = None, queue: str | None = None, raw: bool = False):
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.name = name or default_name(func)
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() or c == "\0" for c in self.name):
+            raise ImproperlyConfigured(f"invalid Gearman task name {self.name!r} for {_where(func)}")
+        self.queue = queue
+        self.raw = raw
+        parameter = inspect.signature(func).parameters.get("job")
+        self.takes_job = parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.func(*args, **kwargs)
+
+    @property
+    def function_name(self) -> str:
+        """The name gearmand knows this task by (GEARMAN_TASK_PREFIX applied)."""
+        return conf.get().task_prefix + self.name
+
+    @property
+    def location(self) -> str:
+        return _where(self.func)
+
+    def submit(self, *args, **kwargs) -> Any:
+        """Run on a worker and return the result (raises GearmanJobFailed if it raised)."""
+        return self._submit(args, kwargs, background=False)
+
+    def submit_background(self, *args, **kwargs):
+        """Queue for a worker; returns a `JobHandle` to ask about its progress."""
+        return self._submit(args, kwargs, background=True)
+
+    def submit_on_commit(self, *args, **kwargs) -> None:
+        """Queue for a worker once the current database transaction commits."""
+        from django.db import transaction
+
+        transaction.on_commit(lambda: self.submit_background(*args, **kwargs))
+
+    def _submit(self, args, kwargs, background: bool):
+        from .client import default_client
+
+        if self.raw:
+            if len(args) != 1 or kwargs:
+                raise TypeError(f"raw task {self.name} takes exactly one bytes or str argument")
+            return default_client().submit_job(self, data=args[0], background=background)
+        return default_client().submit_job(self, args=args, kwargs=kwargs, background=background)
+
+
+def gearman_task(func=None, *, name: str | None = None, queue: str | None = None, raw: bool = False):
+    """Make a function a Gearman task; works bare (`@gearman_task`) or called."""
+
+    def decorate(function) -> Task:
+        task = Task(function, name=name, queue=queue, raw=raw)
+        existing = _tasks.get(task.name)
+        if existing is not None and _where(existing.func) != task.location:
+            raise ImproperlyConfigured(
+                f"two Gearman tasks are named {task.name!r}: {existing.location} and {task.location}"
+            )
+        _tasks[task.name] = task
+        return task
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def default_name(func) -> str:
+    """The import path, minus the `gearman_workers` package: `app.worker.function`."""
+    module = ".".join(part for part in func.__module__.split(".") if part != WORKERS_PACKAGE)
+    return f"{module}.{func.__qualname__}"
+
+
+def get_task(name: str) -> Task | None:
+    """A task defined in this process by its name (without the prefix)."""
+    return _tasks.get(name)
+
+
+def _where(func) -> str:
+    code = getattr(func, "__code__", None)
+    line = f":{code.co_firstlineno}" if code else ""
+    return f"{func.__module__}.{func.__qualname__} ({inspect.getsourcefile(func) or '?'}{line})"

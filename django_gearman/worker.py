@@ -1,0 +1,169 @@
+"""The worker runtime behind `manage.py gearman_worker`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import uuid
+from typing import Any
+
+from django.db import close_old_connections
+
+from . import conf, signals
+from .protocol import Job, JobHandle
+from .protocol import Worker as ProtocolWorker
+from .registry import WorkerModule
+from .serializers import Codec, encode_failure
+from .tasks import Task
+
+logger = logging.getLogger("django_gearman.worker")
+
+
+def execute(task: Task, payload: bytes, codec: Codec, job) -> bytes:
+    """Decode a request, run the task, encode its result. Raises what the task raised."""
+    if task.raw:
+        result = task.func(payload, job=job) if task.takes_job else task.func(payload)
+        return _raw_reply(task, result)
+    args, kwargs = codec.decode_request(payload)
+    if task.takes_job:
+        kwargs["job"] = job
+    return codec.encode_result(task.func(*args, **kwargs))
+
+
+class LocalJob:
+    """Stands in for a Gearman job when GEARMAN_ALWAYS_EAGER runs a task in-process."""
+
+    def __init__(self, request):
+        self.handle = f"eager:{uuid.uuid4().hex}".encode()
+        self.function = request.function
+        self.unique = request.unique
+        self.data = request.data
+        self.statuses, self.data_chunks, self.warnings = [], [], []
+
+    @property
+    def handle_object(self):
+        return JobHandle(self.handle.decode(), "eager")
+
+    def send_status(self, numerator: int, denominator: int) -> None:
+        self.statuses.append((int(numerator), int(denominator)))
+
+    def send_data(self, data) -> None:
+        self.data_chunks.append(data)
+
+    def send_warning(self, data) -> None:
+        self.warnings.append(data)
+
+
+def _raw_reply(task: Task, result: Any) -> bytes:
+    if result is None:
+        return b""
+    if isinstance(result, (bytes, str)):
+        return result.encode() if isinstance(result, str) else result
+    raise TypeError(f"raw task {task.name} must return bytes, str or None, not {type(result).__name__}")
+
+
+class Worker:
+    """Serves one worker module's tasks until asked to stop.
+
+    The first SIGTERM/SIGINT finishes the job in hand, delivers its result
+    and exits cleanly; a second one exits at once, and gearmand gives the
+    unfinished job to another worker.
+    """
+
+    def __init__(
+        self,
+        worker_module: WorkerModule,
+        queue: str | None = None,
+        *,
+        servers=None,
+        max_jobs: int | None = None,
+        max_memory_mb: float | None = None,
+        prefetch: int = 1,
+    ):
+        settings = conf.get()
+        self.module = worker_module
+        self.queue = queue
+        self.tasks = worker_module.tasks_for(queue)
+        if not self.tasks:
+            where = f"queue {queue!r} of " if queue else ""
+            raise LookupError(f"{where}worker {worker_module.app_label}.{worker_module.name} has no tasks")
+        self.codec = Codec(settings.serializer, settings.signing_key)
+        self.max_jobs = max_jobs
+        self.max_memory_mb = max_memory_mb
+        self.jobs_done = 0
+        self.client_id = f"{socket.gethostname()}:{os.getpid()}:{worker_module.app_label}.{worker_module.name}"
+        self.servers = tuple(servers or settings.worker_servers)
+        self.gearman = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch)
+        for task in self.tasks:
+            self.gearman.register(settings.task_prefix + task.name, self._callback(task))
+        self._signals_received = 0
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.module.app_label}.{self.module.name}>"
+
+    def _callback(self, task: Task):
+        def run(job: Job) -> bytes | None:
+            close_old_connections()
+            signals.task_started.send(sender=task, job=job)
+            try:
+                reply = execute(task, job.data, self.codec, job)
+            except Exception as exc:
+                logger.exception("task %s (job %s) failed", task.name, job.handle.decode("latin-1"))
+                job.send_fail(encode_failure(exc))
+                signals.task_failed.send(sender=task, job=job, exception=exc)
+                reply = None
+            else:
+                signals.task_finished.send(sender=task, job=job, result=reply)
+            finally:
+                close_old_connections()
+                self._after_job()
+            return reply
+
+        return run
+
+    def _after_job(self) -> None:
+        self.jobs_done += 1
+        if self.max_jobs is not None and self.jobs_done >= self.max_jobs:
+            logger.info("%r did %d jobs (--max-jobs); exiting for the supervisor to restart it", self, self.jobs_done)
+            self.gearman.stop()
+        elif self.max_memory_mb is not None and _rss_mb() > self.max_memory_mb:
+            logger.info("%r uses %.0f MB (> --max-memory %s); exiting for the supervisor to restart it",
+                        self, _rss_mb(), self.max_memory_mb)
+            self.gearman.stop()
+
+    def handle_signal(self, signum, frame) -> None:
+        self._signals_received += 1
+        if self._signals_received == 1:
+            logger.warning("%r got %s: finishing the current job, then exiting (again to exit now)",
+                           self, signal.Signals(signum).name)
+            self.gearman.stop()
+        else:
+            logger.warning("%r got %s again: exiting now; gearmand re-queues any unfinished job",
+                           self, signal.Signals(signum).name)
+            raise SystemExit(128 + signum)
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self.handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            logger.info("%r serving %s from %s", self, ", ".join(t.name for t in self.tasks), ", ".join(self.servers))
+            signals.worker_started.send(sender=self)
+            self.gearman.work()
+            signals.worker_stopping.send(sender=self)
+        finally:
+            self.gearman.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _rss_mb() -> float:
+    """Current resident memory; peak resident memory where /proc is missing."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return peak / (2**20 if sys.platform == "darwin" else 2**10)

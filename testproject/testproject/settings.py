@@ -1,0 +1,41 @@
+"""Settings of the example project. Gearman settings come from the environment
+so that the demo and the tests can point workers at their own gearmand."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "testproject-not-secret"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django_gearman",
+    "shop",
+]
+MIDDLEWARE = []
+ROOT_URLCONF = "testproject.urls"
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("TESTPROJECT_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+GEARMAN_SERVERS = os.environ.get("GEARMAN_SERVERS", "127.0.0.1:4730").split(",")
+GEARMAN_TASK_PREFIX = os.environ.get("GEARMAN_TASK_PREFIX", "")
+GEARMAN_SERIALIZER = os.environ.get("GEARMAN_SERIALIZER", "json")
+GEARMAN_SIGNING_KEY = os.environ.get("GEARMAN_SIGNING_KEY") or None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_gearman": {"handlers": ["console"], "level": "INFO"}},
+}
