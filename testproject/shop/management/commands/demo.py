@@ -1,0 +1,82 @@
+"""`manage.py demo`: gearmand, a worker and real jobs, start to finish.
+
+Uses the gearmand in GEARMAN_SERVERS if the environment sets one; otherwise
+starts a private gearmand on a free port and stops it afterwards.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
+
+from django_gearman import GearmanClient, GearmanJobFailed
+from django_gearman.protocol import AdminClient
+from django_gearman.testing import GearmandServer
+
+MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
+
+
+class Command(BaseCommand):
+    help = "Run a demo: gearmand, one worker, and a few real jobs."
+
+    def handle(self, *args, **options):
+        with ExitStack() as cleanup:
+            servers = os.environ.get("GEARMAN_SERVERS")
+            if not servers:
+                server = GearmandServer().start()
+                cleanup.callback(server.stop)
+                servers = server.address
+                self.stdout.write(f"started gearmand (pid {server.pid}) on {servers}")
+            worker = self.start_worker(servers)
+            cleanup.callback(self.stop_worker, worker)
+            cleanup.enter_context(override_settings(GEARMAN_SERVERS=servers.split(",")))
+            self.run_jobs(GearmanClient())
+
+    def start_worker(self, servers: str) -> subprocess.Popen:
+        env = {**os.environ, "GEARMAN_SERVERS": servers}
+        worker = subprocess.Popen([sys.executable, str(MANAGE_PY), "gearman_worker", "-a", "shop", "-n", "worker"], env=env)
+        self.stdout.write(f"started worker: manage.py gearman_worker -a shop -n worker (pid {worker.pid})")
+        deadline = time.monotonic() + 15
+        while not self.registered(servers.split(",")[0], worker.pid):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise CommandError("the worker did not come up; see its output above")
+            time.sleep(0.05)
+        return worker
+
+    @staticmethod
+    def registered(server: str, pid: int) -> bool:
+        try:
+            with AdminClient(server, timeout=1) as admin:
+                return any(f":{pid}:" in worker.client_id for worker in admin.workers())
+        except OSError:
+            return False
+
+    def stop_worker(self, worker: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGTERM)
+        self.stdout.write(f"worker exited with status {worker.wait(30)} after SIGTERM")
+
+    def run_jobs(self, client: GearmanClient) -> None:
+        say = self.stdout.write
+        say(f"add(2, 3) -> {client.submit_job('shop.worker.add', args=[2, 3])}")
+        say(f"reverse(b'gearman') -> {client.submit_job('shop.worker.reverse', data=b'gearman')!r}")
+        results = client.submit_multiple_jobs([{"task": "shop.worker.add", "args": [n, n]} for n in range(5)])
+        say(f"five add() jobs at once -> {results}")
+        try:
+            client.submit_job("shop.worker.fail", args=["out of stock"])
+        except GearmanJobFailed as failure:
+            say(f"fail('out of stock') -> GearmanJobFailed: {failure.exception_type}: {failure.message}")
+        handle = client.submit_job("shop.worker.count_to", args=[5], background=True)
+        say(f"count_to(5) in the background -> handle {handle}")
+        status = client.get_job_status(handle)
+        while status.known:
+            bar = "#" * status.numerator + "." * (status.denominator - status.numerator)
+            say(f"  progress [{bar or '.....'}] {status.numerator}/{status.denominator or '?'}")
+            time.sleep(0.25)
+            status = client.get_job_status(handle)
+        say("  done")
