@@ -20,7 +20,7 @@ _EXPORTS = {
     "gearman_task": "tasks",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):

@@ -108,7 +108,8 @@ def start_worker(tmp_path):
 
     def start(*args, servers, env=None, wait=True) -> WorkerProcess:
         environment = {**os.environ, "GEARMAN_SERVERS": ",".join(map(str, servers)), **(env or {})}
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(MANAGE_PY.parent), environment.get("PYTHONPATH")]))
+        python_path = [str(MANAGE_PY.parent), environment.get("PYTHONPATH")]
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, python_path))
         worker = WorkerProcess(args, environment, [str(s) for s in servers], tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker.wait_registered() if wait else worker

@@ -40,7 +40,8 @@ class Command(BaseCommand):
 
     def start_worker(self, servers: str) -> subprocess.Popen:
         env = {**os.environ, "GEARMAN_SERVERS": servers}
-        worker = subprocess.Popen([sys.executable, str(MANAGE_PY), "gearman_worker", "-a", "shop", "-n", "worker"], env=env)
+        command = [sys.executable, str(MANAGE_PY), "gearman_worker", "-a", "shop", "-n", "worker"]
+        worker = subprocess.Popen(command, env=env)
         self.stdout.write(f"started worker: manage.py gearman_worker -a shop -n worker (pid {worker.pid})")
         deadline = time.monotonic() + 15
         while not self.registered(servers.split(",")[0], worker.pid):
