@@ -25,13 +25,21 @@ logger = logging.getLogger("django_gearman.worker")
 
 def execute(task: Task, payload: bytes, codec: Codec, job) -> bytes:
     """Decode a request, run the task, encode its result. Raises what the task raised."""
+    return encode_reply(task, codec, call_task(task, payload, codec, job))
+
+
+def call_task(task: Task, payload: bytes, codec: Codec, job) -> Any:
+    """Decode a request and run the task; returns its return value."""
     if task.raw:
-        result = task.func(payload, job=job) if task.takes_job else task.func(payload)
-        return _raw_reply(task, result)
+        return task.func(payload, job=job) if task.takes_job else task.func(payload)
     args, kwargs = codec.decode_request(payload)
     if task.takes_job:
         kwargs["job"] = job
-    return codec.encode_result(task.func(*args, **kwargs))
+    return task.func(*args, **kwargs)
+
+
+def encode_reply(task: Task, codec: Codec, result: Any) -> bytes:
+    return _raw_reply(task, result) if task.raw else codec.encode_result(result)
 
 
 class LocalJob:
@@ -69,9 +77,11 @@ def _raw_reply(task: Task, result: Any) -> bytes:
 class Worker:
     """Serves one worker module's tasks until asked to stop.
 
-    The first SIGTERM/SIGINT finishes the job in hand, delivers its result
-    and exits cleanly; a second one exits at once, and gearmand gives the
-    unfinished job to another worker.
+    The first SIGTERM/SIGINT stops taking jobs, finishes the job in hand,
+    delivers its result, sends `worker_stopping` and returns; a second one
+    exits the process at once, and gearmand gives the unfinished job to
+    another worker. Jobs fetched ahead (`prefetch`) but not started go back
+    to gearmand when the worker disconnects.
     """
 
     def __init__(
@@ -108,19 +118,20 @@ class Worker:
     def _callback(self, task: Task):
         def run(job: Job) -> bytes | None:
             close_old_connections()
-            signals.task_started.send(sender=task, job=job)
+            _send_hook("task_started", sender=task, job=job)
             try:
-                reply = execute(task, job.data, self.codec, job)
+                result = call_task(task, job.data, self.codec, job)
+                reply = encode_reply(task, self.codec, result)
             except Exception as exc:
                 logger.exception("task %s (job %s) failed", task.name, job.handle.decode("latin-1"))
                 job.send_fail(encode_failure(exc))
-                signals.task_failed.send(sender=task, job=job, exception=exc)
+                _send_hook("task_failed", sender=task, job=job, exception=exc)
                 reply = None
             else:
-                signals.task_finished.send(sender=task, job=job, result=reply)
+                _send_hook("task_finished", sender=task, job=job, result=result)
             finally:
                 close_old_connections()
-                self._after_job()
+            self._after_job()
             return reply
 
         return run
@@ -130,33 +141,47 @@ class Worker:
         if self.max_jobs is not None and self.jobs_done >= self.max_jobs:
             logger.info("%r did %d jobs (--max-jobs); exiting for the supervisor to restart it", self, self.jobs_done)
             self.gearman.stop()
-        elif self.max_memory_mb is not None and _rss_mb() > self.max_memory_mb:
+        elif self.max_memory_mb is not None and (used := _rss_mb()) > self.max_memory_mb:
             logger.info("%r uses %.0f MB (> --max-memory %s); exiting for the supervisor to restart it",
-                        self, _rss_mb(), self.max_memory_mb)
+                        self, used, self.max_memory_mb)
             self.gearman.stop()
 
     def handle_signal(self, signum, frame) -> None:
         self._signals_received += 1
+        name = signal.Signals(signum).name
         if self._signals_received == 1:
-            logger.warning("%r got %s: finishing the current job, then exiting (again to exit now)",
-                           self, signal.Signals(signum).name)
+            logger.warning("%r got %s: finishing the current job, then exiting (send it again to exit now)", self, name)
             self.gearman.stop()
-        else:
-            logger.warning("%r got %s again: exiting now; gearmand re-queues any unfinished job",
-                           self, signal.Signals(signum).name)
-            raise SystemExit(128 + signum)
+            return
+        logger.warning("%r got %s again: exiting now; gearmand hands any unfinished job to another worker", self, name)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        # os._exit, not SystemExit: task code that catches BaseException must
+        # not be able to keep the process alive. The kernel closes the sockets,
+        # which is what makes gearmand re-queue the job in hand.
+        os._exit(128 + signum)
 
     def run(self) -> None:
+        """Serve until stopped (signal, --max-jobs, --max-memory); returns normally then."""
         previous = {sig: signal.signal(sig, self.handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             logger.info("%r serving %s from %s", self, ", ".join(t.name for t in self.tasks), ", ".join(self.servers))
-            signals.worker_started.send(sender=self)
+            _send_hook("worker_started", sender=self)
             self.gearman.work()
-            signals.worker_stopping.send(sender=self)
+            logger.info("%r stopped taking jobs after %d", self, self.jobs_done)
+            _send_hook("worker_stopping", sender=self)
         finally:
             self.gearman.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _send_hook(name: str, **arguments) -> None:
+    """Hooks observe the worker: a receiver that raises is logged, and never
+    turns a finished job into a failed one or keeps a worker from exiting."""
+    for receiver, outcome in getattr(signals, name).send_robust(**arguments):
+        if isinstance(outcome, Exception):
+            logger.error("%s receiver %r raised", name, receiver, exc_info=outcome)
 
 
 def _rss_mb() -> float:

@@ -200,7 +200,6 @@ class Worker:
         """Serve jobs until `stop()`. Prefetched jobs not yet started go back to gearmand."""
         if not self.functions:
             raise ValueError("register at least one function before calling work()")
-        self._stopping = False
         try:
             while not self._stopping:
                 if self._ready:
@@ -214,6 +213,9 @@ class Worker:
                         self._read(key.data)
         finally:
             self._disconnect_all()
+            # Reset here, not on entry: a stop() that came before work() (a
+            # signal during start-up) must not be forgotten.
+            self._stopping = False
 
     def close(self) -> None:
         self._disconnect_all()
@@ -248,14 +250,14 @@ class Worker:
         else:
             try:
                 result = callback(job)
+                if not job.finished:
+                    # Inside the try: a result that is not bytes fails this job, not the worker.
+                    payload = job.complete_packet(result)
+                    job.finished = True
             except Exception as exc:
                 logger.exception("%r raised", job)
                 if not job.finished:
                     job.send_fail(f"{type(exc).__name__}: {exc}")
-            else:
-                if not job.finished:
-                    payload = job.complete_packet(result)
-                    job.finished = True
         self._top_up(link, payload)
 
     def _top_up(self, link: _ServerLink, payload: bytes = b"") -> None:
@@ -286,7 +288,8 @@ class Worker:
             elif kind == PacketType.NOOP:
                 self._top_up(link)
             elif kind == PacketType.ERROR:
-                logger.warning("gearmand at %s reported an error: %s", link.address, b" ".join(args).decode("utf-8", "replace"))
+                error = b" ".join(args).decode("utf-8", "replace")
+                logger.warning("gearmand at %s reported an error: %s", link.address, error)
             # ECHO_RES, OPTION_RES and the like need no action.
 
     def _send(self, link: _ServerLink, payload: bytes) -> None:

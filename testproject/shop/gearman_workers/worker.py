@@ -4,6 +4,8 @@ import os
 import time
 from pathlib import Path
 
+from django.db import connection
+
 from django_gearman import gearman_task
 
 
@@ -51,3 +53,15 @@ def wait_for_file(path, timeout=30):
             raise TimeoutError(f"{path} did not appear within {timeout} s")
         time.sleep(0.01)
     return Path(path).read_text()
+
+
+@gearman_task
+def found_database_connection():
+    """Whether a database connection was already open when the job started; then uses one.
+
+    The worker closes connections around each job, so with CONN_MAX_AGE = 0
+    this is False every time."""
+    was_open = connection.connection is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return was_open
