@@ -343,10 +343,12 @@ class Worker:
     def _close_link(self, link: _ServerLink) -> None:
         connection, link.connection = link.connection, None
         link.outstanding = link.held = 0
-        try:
-            self._selector.unregister(connection.sock)
-        except (KeyError, ValueError):
-            pass
+        # Found by link, not by connection.sock: a connection that failed has
+        # already dropped its socket, and a stale registration would refuse
+        # the next socket that gets the same fd number.
+        for key in list(self._selector.get_map().values()):
+            if key.data is link:
+                self._selector.unregister(key.fileobj)
         connection.close()
 
     def _disconnect_all(self) -> None:
