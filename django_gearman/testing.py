@@ -35,7 +35,10 @@ def find_gearmand() -> str:
         candidate = Path(directory) / "gearmand"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    raise RuntimeError(f"gearmand is not installed (looked on PATH and in {', '.join(SBIN_DIRECTORIES)}); install it with: {INSTALL_HINT}")
+    raise RuntimeError(
+        f"gearmand is not installed (looked on PATH and in {', '.join(SBIN_DIRECTORIES)}); "
+        f"install it with: {INSTALL_HINT}"
+    )
 
 
 def free_port() -> int:
@@ -73,6 +76,10 @@ class GearmandServer:
     def log_file(self) -> Path:
         return Path(self.log_dir) / f"gearmand-{self.port}.log"
 
+    @property
+    def stderr_file(self) -> Path:
+        return Path(self.log_dir) / f"gearmand-{self.port}.stderr"
+
     def start(self, timeout: float = 10.0) -> GearmandServer:
         command = [
             find_gearmand(),
@@ -82,12 +89,17 @@ class GearmandServer:
             "--verbose=WARNING",
             *self.options,
         ]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A file, not a pipe: nobody reads a pipe while gearmand runs, so a chatty
+        # gearmand would block on it, and its end would leak if gearmand died first.
+        with open(self.stderr_file, "wb") as stderr:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace")
-                raise RuntimeError(f"gearmand exited with {self.process.returncode} on port {self.port}: {error}{self._log_tail()}")
+                error = self.stderr_file.read_text(errors="replace")
+                raise RuntimeError(
+                    f"gearmand exited with {self.process.returncode} on port {self.port}: {error}{self._log_tail()}"
+                )
             if self.answers():
                 return self
             time.sleep(0.02)
@@ -113,7 +125,6 @@ class GearmandServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stderr.close()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing is flushed."""
@@ -121,7 +132,6 @@ class GearmandServer:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
-            process.stderr.close()
 
     def restart(self, timeout: float = 10.0) -> GearmandServer:
         """Stop and start again on the same port with the same options."""
