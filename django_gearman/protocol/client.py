@@ -428,7 +428,7 @@ class Client:
                 reused = channel.used
                 try:
                     channel.send(group, b"".join(request.packet for request in group))
-                    self._wait_on(channel, lambda: all(r.handle or r.error for r in group), deadline)
+                    self._wait_on(channel, lambda group=group: all(r.handle or r.error for r in group), deadline)
                 except GearmanServerUnavailable as exc:
                     self._drop(channel, exc)
                     # A kept-alive connection may just be stale (gearmand restarted):
@@ -508,7 +508,7 @@ class Client:
             reply = _Reply()
             try:
                 channel.send([reply], payload)
-                self._wait_on(channel, lambda: reply.finished, deadline)
+                self._wait_on(channel, lambda reply=reply: reply.finished, deadline)
             except GearmanServerUnavailable as exc:
                 self._drop(channel, exc)
                 if reused and attempt == 0:
