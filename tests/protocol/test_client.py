@@ -1,0 +1,523 @@
+"""The blocking client against real gearmand."""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import socket
+import threading
+
+import pytest
+
+from django_gearman.protocol import (
+    Client,
+    GearmanJobFailed,
+    GearmanServerUnavailable,
+    GearmanTimeout,
+    JobHandle,
+    JobRequest,
+    JobStatus,
+    PacketType,
+    ProtocolError,
+    ServerAddress,
+    encode,
+)
+from django_gearman.protocol.connection import Connection
+
+from .helpers import function_status, wait_for, wait_registered
+
+BINARY = bytes(range(256)) * 4
+
+
+def reverse(job):
+    return job.data[::-1]
+
+
+def enqueue(client: Client, data: bytes = b"") -> JobHandle:
+    """A background job for a function no worker serves: it stays queued."""
+    return client.submit_job("queued", data, background=True, timeout=10)
+
+
+@pytest.fixture
+def reverser(gearmand, run_worker):
+    return run_worker([gearmand], {"reverse": reverse})
+
+
+# -- foreground and background jobs ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", BINARY, b"\0", "žluťoučký kůň 🐎".encode(), random.Random(1).randbytes(1024 * 1024)],
+    ids=["empty", "all-bytes", "nul", "utf8", "1MiB"],
+)
+def test_foreground_job_returns_the_result_byte_exact(client, reverser, payload):
+    assert client.submit_job("reverse", payload, timeout=10) == payload[::-1]
+
+
+def test_str_arguments_are_sent_as_utf8(client, reverser):
+    assert client.submit_job("reverse", "kůň 🐎", timeout=10) == "kůň 🐎".encode()[::-1]
+
+
+def test_background_job_returns_its_handle_and_runs(client, gearmand, run_worker):
+    received = []
+    run_worker([gearmand], {"record": lambda job: received.append(job.data)})
+    handle = client.submit_job("record", BINARY, background=True, timeout=10)
+    assert isinstance(handle, JobHandle)
+    assert handle.server == gearmand.address
+    assert handle.handle.startswith("H:")
+    wait_for(lambda: received == [BINARY], message="the background job to run")
+
+
+def test_job_handle_survives_a_string_round_trip():
+    handle = JobHandle("H:host:42", "127.0.0.1:4730")
+    assert JobHandle.from_string(str(handle)) == handle
+    with pytest.raises(ValueError, match="not a job handle"):
+        JobHandle.from_string("H:host:42")
+
+
+def test_get_job_status_follows_a_background_job(client, gearmand, run_worker):
+    release = threading.Event()
+
+    def progress(job):
+        job.send_status(3, 10)
+        release.wait(10)
+
+    handle = client.submit_job("progress", b"", background=True, timeout=10)
+    assert client.get_job_status(handle) == JobStatus(known=True, running=False, numerator=0, denominator=0)
+    run_worker([gearmand], {"progress": progress})
+    status = wait_for(lambda: (s := client.get_job_status(str(handle))).numerator == 3 and s, message="progress")
+    assert status == JobStatus(known=True, running=True, numerator=3, denominator=10)
+    assert status.fraction == 0.3
+    release.set()
+    wait_for(lambda: not client.get_job_status(handle).known, message="the job to finish")
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["background", "foreground"])
+def test_higher_priority_jobs_run_first(client, gearmand, run_worker, background):
+    order = []
+    requests = [
+        JobRequest("ordered", priority, priority=priority, background=background)
+        for priority in ("low", "normal", "high")
+    ]
+    client.submit_jobs(requests, wait=False, timeout=10)
+    run_worker([gearmand], {"ordered": lambda job: order.append(job.data)})
+    client.submit_jobs(requests, timeout=10)  # waits for the foreground ones
+    wait_for(lambda: len(order) == 3, message="all three jobs")
+    assert order == [b"high", b"normal", b"low"]
+    assert all(request.error is None for request in requests)
+
+
+def test_duplicate_unique_ids_in_one_batch_run_once(client, gearmand, run_worker):
+    calls = []
+
+    def count(job):
+        calls.append(job.data)
+        return b"result of " + job.data
+
+    run_worker([gearmand], {"count": count})
+    requests = [JobRequest("count", b"first", unique="same") for _ in range(3)]
+    requests.append(JobRequest("count", b"other", unique="other"))
+    client.submit_jobs(requests, timeout=10)
+    assert [request.result for request in requests] == [b"result of first"] * 3 + [b"result of other"]
+    assert sorted(calls) == [b"first", b"other"]
+    assert len({request.handle for request in requests[:3]}) == 1
+
+
+def test_duplicate_unique_ids_in_a_background_batch_share_one_job(client, gearmand):
+    requests = [JobRequest("queued", b"x", unique="dup", background=True) for _ in range(3)]
+    client.submit_jobs(requests, timeout=10)
+    assert len({request.handle for request in requests}) == 1
+    assert function_status(gearmand, "queued").total == 1
+
+
+def test_jobs_with_one_unique_id_always_start_at_the_same_server(gearmand_factory):
+    servers = [gearmand_factory().address for _ in range(3)]
+    client = Client(servers)
+    for unique in ("a", "b", "c"):
+        handles = [client.submit_job("queued", b"", unique=unique, background=True, timeout=10) for _ in range(4)]
+        assert len({handle.server for handle in handles}) == 1
+
+
+# -- failures and the OPTION_REQ exceptions path ------------------------------
+
+
+def raising(job):
+    raise RuntimeError("kaput")
+
+
+@pytest.mark.parametrize(
+    ("callback", "message", "exception_data", "warnings"),
+    [
+        (lambda job: job.send_exception("ValueError: bad ž"), "ValueError: bad ž", "ValueError: bad ž".encode(), ()),
+        (lambda job: job.send_fail("no disk"), "no disk", None, (b"no disk",)),
+        (lambda job: job.send_fail(), "", None, ()),
+        (raising, "RuntimeError: kaput", None, (b"RuntimeError: kaput",)),
+    ],
+    ids=["exception", "fail-with-reason", "bare-fail", "callback-raises"],
+)
+def test_failures_reach_the_client_with_their_reason(
+    client, gearmand, run_worker, callback, message, exception_data, warnings
+):
+    run_worker([gearmand], {"fails": callback})
+    with pytest.raises(GearmanJobFailed) as failure:
+        client.submit_job("fails", b"", timeout=10)
+    assert failure.value.message == message
+    assert failure.value.exception_data == exception_data
+    assert failure.value.warnings == warnings
+    assert failure.value.task == "fails"
+    assert failure.value.handle.startswith("H:")
+
+
+def test_without_option_req_gearmand_turns_an_exception_into_fail_with_nul(gearmand, run_worker):
+    """What our client must parse when exceptions were not requested (see PROTOCOL-NOTES)."""
+    run_worker([gearmand], {"exc": lambda job: job.send_exception(b"boom")})
+    connection = Connection(ServerAddress.parse(gearmand.address))
+    try:
+        connection.send(encode(PacketType.SUBMIT_JOB, b"exc", b"", b""))
+        packets = []
+        while len(packets) < 2:
+            packets += connection.receive(deadline=None)
+    finally:
+        connection.close()
+    (created, (handle,)), (kind, args) = packets
+    assert (created, kind) == (PacketType.JOB_CREATED, PacketType.WORK_FAIL)
+    assert args == (handle + b"\0",)
+
+
+def test_status_data_and_warnings_are_collected(client, gearmand, run_worker):
+    def chatty(job):
+        job.send_status(1, 2)
+        job.send_data(b"chunk\0one")
+        job.send_warning("careful ž")
+        job.send_data(b"chunk two")
+        return b"done"
+
+    run_worker([gearmand], {"chatty": chatty})
+    (request,) = client.submit_jobs([JobRequest("chatty")], timeout=10)
+    assert request.outcome() == b"done"
+    assert request.status == (1, 2)
+    assert request.data_chunks == [b"chunk\0one", b"chunk two"]
+    assert request.warnings == ["careful ž".encode()]
+
+
+def test_a_batch_reports_each_job_separately(client, gearmand, run_worker):
+    run_worker([gearmand], {"reverse": reverse, "fails": raising})
+    requests = [JobRequest("reverse", b"ab"), JobRequest("fails"), JobRequest("reverse", b"cd")]
+    client.submit_jobs(requests, timeout=10)
+    assert [requests[0].outcome(), requests[2].outcome()] == [b"ba", b"dc"]
+    with pytest.raises(GearmanJobFailed, match="kaput"):
+        requests[1].outcome()
+
+
+# -- timeouts and late replies ------------------------------------------------
+
+
+def test_foreground_job_without_a_worker_times_out(client):
+    with pytest.raises(GearmanTimeout, match=r"'nobody' did not finish within 0.2 s \(handle H:"):
+        client.submit_job("nobody", b"", timeout=0.2)
+
+
+def test_every_blocking_call_times_out_on_a_silent_server(silent_server):
+    client = Client([silent_server])
+    with pytest.raises(GearmanTimeout):
+        client.submit_job("f", b"", timeout=0.2)
+    with pytest.raises(GearmanTimeout):
+        client.submit_job("f", b"", background=True, timeout=0.2)
+    with pytest.raises(GearmanTimeout):
+        client.get_job_status(JobHandle("H:x:1", silent_server), timeout=0.2)
+    with pytest.raises(GearmanTimeout):
+        client.echo(timeout=0.2)
+    (request,) = client.submit_jobs([JobRequest("f")], timeout=0.2)
+    assert isinstance(request.error, GearmanTimeout)
+    assert "not yet accepted by gearmand" in str(request.error)
+
+
+def test_a_timed_out_jobs_late_reply_does_not_disturb_the_next_call(client, gearmand, run_worker):
+    release = threading.Event()
+    finished = []
+
+    def slow(job):
+        if job.data == b"first":
+            release.wait(10)
+        finished.append(job.data)
+        return b"result of " + job.data
+
+    run_worker([gearmand], {"slow": slow})
+    with pytest.raises(GearmanTimeout):
+        client.submit_job("slow", b"first", timeout=0.2)
+    release.set()
+    # Let the late WORK_COMPLETE reach our socket before the next call reads from it.
+    wait_for(lambda: finished == [b"first"] and function_status(gearmand, "slow").total == 0, message="the late reply")
+    assert client.submit_job("slow", b"second", timeout=10) == b"result of second"
+    assert client.submit_job("slow", b"third", timeout=10) == b"result of third"
+
+
+def test_results_are_routed_by_handle_not_by_arrival_order(client, gearmand, run_worker):
+    second_started = threading.Event()
+    completed = []
+
+    def ordered(job):
+        if job.data == b"first":
+            second_started.wait(10)  # so "second" completes first
+        else:
+            second_started.set()
+        completed.append(job.data)
+        return b"result of " + job.data
+
+    run_worker([gearmand], {"ordered": ordered})
+    run_worker([gearmand], {"ordered": ordered})
+    wait_registered(gearmand, "ordered", workers=2)  # else one worker would get both, in order
+    requests = [JobRequest("ordered", b"first"), JobRequest("ordered", b"second")]
+    client.submit_jobs(requests, timeout=10)
+    assert [request.outcome() for request in requests] == [b"result of first", b"result of second"]
+    assert completed[0] == b"second"
+
+
+# -- pipelined batches ---------------------------------------------------------
+
+
+def test_background_batch_is_pipelined(gearmand, recorder):
+    proxy = recorder(gearmand)
+    client = Client([proxy.address])
+    requests = [JobRequest("queued", b"%d" % n, background=True) for n in range(500)]
+    client.submit_jobs(requests, timeout=30)
+    assert len({request.handle for request in requests}) == 500
+    assert function_status(gearmand, "queued").total == 500
+    sent_before_first_reply = 0
+    for _, kind in proxy.entries(0):
+        if kind == PacketType.JOB_CREATED:
+            break
+        sent_before_first_reply += kind == PacketType.SUBMIT_JOB_BG
+    assert sent_before_first_reply > 1  # not one round trip per job
+
+
+def test_foreground_batch_across_two_workers(client, gearmand, run_worker):
+    run_worker([gearmand], {"reverse": reverse}, prefetch=4)
+    run_worker([gearmand], {"reverse": reverse}, prefetch=4)
+    requests = [JobRequest("reverse", os.urandom(n % 50)) for n in range(300)]
+    client.submit_jobs(requests, timeout=30)
+    assert [request.outcome() for request in requests] == [request.data[::-1] for request in requests]
+
+
+# -- several servers -----------------------------------------------------------
+
+
+def test_get_job_status_asks_the_server_that_created_the_job(gearmand_factory):
+    first, second = gearmand_factory(), gearmand_factory()
+    handle = enqueue(Client([first.address]), b"")
+    # The other server has no jobs; had the client asked it, the job would look unknown.
+    assert Client([second.address, first.address]).get_job_status(handle).known
+    with pytest.raises(ValueError, match="not one of this client's servers"):
+        Client([second.address]).get_job_status(handle)
+
+
+def test_round_robin_uses_every_server(gearmand_factory):
+    servers = [gearmand_factory().address for _ in range(2)]
+    client = Client(servers)
+    handles = [enqueue(client) for _ in range(4)]
+    assert {handle.server for handle in handles} == set(servers)
+    assert all(client.get_job_status(handle).known for handle in handles)
+
+
+def test_failover_skips_a_server_that_is_down(gearmand, closed_port, run_worker):
+    client = Client([closed_port, gearmand.address])
+    handles = [enqueue(client) for _ in range(6)]
+    assert {handle.server for handle in handles} == {gearmand.address}
+    run_worker([gearmand], {"reverse": reverse})
+    assert client.submit_job("reverse", b"abc", timeout=10) == b"cba"
+
+
+def test_failover_when_a_server_dies_under_the_client(gearmand_factory):
+    first, second = gearmand_factory(), gearmand_factory()
+    client = Client([first.address, second.address])
+    used = {enqueue(client).server for _ in range(2)}
+    assert used == {first.address, second.address}
+    first.kill()
+    handles = [enqueue(client) for _ in range(6)]
+    assert {handle.server for handle in handles} == {second.address}
+
+
+def test_no_server_reachable(closed_port):
+    client = Client([closed_port])
+    with pytest.raises(GearmanServerUnavailable, match="no Gearman server is reachable"):
+        client.submit_job("f", b"", timeout=5)
+    (request,) = client.submit_jobs([JobRequest("f")], timeout=5)
+    assert isinstance(request.error, GearmanServerUnavailable)
+    with pytest.raises(GearmanServerUnavailable):
+        client.get_job_status(JobHandle("H:x:1", closed_port))
+
+
+def test_client_reconnects_after_gearmand_restarts(client, gearmand):
+    enqueue(client)
+    gearmand.restart()
+    handle = enqueue(client)
+    assert client.get_job_status(handle).known
+
+
+def test_protocol_garbage_from_the_server_raises_protocol_error():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+        def answer_with_http():
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                connection.recv(1024)  # until the client hangs up
+
+        thread = threading.Thread(target=answer_with_http, daemon=True)
+        thread.start()
+        client = Client([address])
+        with pytest.raises(ProtocolError, match="bad packet magic b'HTTP'"):
+            client.submit_job("f", b"", timeout=5)
+        client.close()
+        thread.join(5)
+
+
+# -- sockets, threads, fork, many fds ---------------------------------------------
+
+
+def test_every_socket_sets_tcp_nodelay(client, gearmand, reverser):
+    client.submit_job("reverse", b"", timeout=10)
+    (channel,) = client._state().channels.values()
+    (link,) = reverser.worker._links
+    for sock in (channel.connection.sock, link.connection.sock):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_one_client_shared_by_threads(client, gearmand, run_worker):
+    run_worker([gearmand], {"reverse": reverse}, prefetch=8)
+    run_worker([gearmand], {"reverse": reverse}, prefetch=8)
+    wrong = []
+
+    def submit(thread_number):
+        for job_number in range(50):
+            data = b"%d-%d" % (thread_number, job_number)
+            result = client.submit_job("reverse", data, timeout=30)
+            if result != data[::-1]:
+                wrong.append((data, result))
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert wrong == []
+    with pytest.raises(GearmanTimeout):
+        client.submit_job("nobody", b"", timeout=0.01)
+
+
+def test_a_client_used_before_fork_works_in_parent_and_child(client, gearmand):
+    enqueue(client, b"before fork")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the handles, never return into pytest
+        exit_code = 1
+        try:
+            os.close(read_end)
+            handles = [enqueue(client, b"child").handle for _ in range(200)]
+            os.write(write_end, " ".join(handles).encode())
+            exit_code = 0
+        finally:
+            os._exit(exit_code)
+    os.close(write_end)
+    try:
+        parent_handles = [enqueue(client, b"parent").handle for _ in range(200)]
+        with os.fdopen(read_end, "rb") as pipe:
+            child_handles = pipe.read().decode().split()
+    finally:
+        exit_code = reap(pid)
+    assert exit_code == 0
+    assert len(set(child_handles)) == len(set(parent_handles)) == 200
+    assert not set(child_handles) & set(parent_handles)
+    assert function_status(gearmand, "queued").total == 401
+
+
+def reap(pid: int, timeout: float = 30.0) -> int:
+    """Exit code of child `pid`, killing it if it does not end in time."""
+    try:
+        _, status = wait_for(lambda: (waited := os.waitpid(pid, os.WNOHANG))[0] and waited, timeout, "the child")
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_client_and_worker_beyond_1024_file_descriptors(gearmand, run_worker):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2048
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is too low")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    held = []
+    try:
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        client = Client([gearmand.address])
+        worker = run_worker([gearmand], {"reverse": reverse})
+        assert client.submit_job("reverse", b"high fds", timeout=10) == b"sdf hgih"
+        (channel,) = client._state().channels.values()
+        assert channel.connection.fileno() > 1024
+        assert worker.worker._links[0].connection.fileno() > 1024
+        requests = [JobRequest("reverse", b"%d" % n) for n in range(100)]
+        client.submit_jobs(requests, timeout=30)
+        assert all(request.outcome() == request.data[::-1] for request in requests)
+        worker.stop()
+        client.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- argument checking -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (("f\0g",), "invalid task name"),
+        (("",), "invalid task name"),
+        (("f", b"", "u\0"), "invalid unique id"),
+        (("f", b"", b"", "urgent"), "invalid priority"),
+    ],
+)
+def test_job_request_rejects_what_cannot_be_sent(arguments, error):
+    with pytest.raises(ValueError, match=error):
+        JobRequest(*arguments)
+
+
+def test_job_data_must_be_bytes_or_str():
+    with pytest.raises(TypeError, match="job data must be bytes or str, not int"):
+        JobRequest("f", 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("example.org", ServerAddress("example.org", 4730)),
+        ("example.org:4731", ServerAddress("example.org", 4731)),
+        ("[::1]:4732", ServerAddress("::1", 4732)),
+        ("[::1]", ServerAddress("::1", 4730)),
+        (("10.0.0.1", "4733"), ServerAddress("10.0.0.1", 4733)),
+    ],
+)
+def test_server_address_forms(text, expected):
+    assert ServerAddress.parse(text) == expected
+    assert ServerAddress.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:x", "host:0", "host:70000", ":4730"])
+def test_server_address_rejects_nonsense(text):
+    with pytest.raises(ValueError, match="invalid Gearman server"):
+        ServerAddress.parse(text)
+
+
+def test_client_needs_a_server():
+    with pytest.raises(ValueError, match="at least one server"):
+        Client([])

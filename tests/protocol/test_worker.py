@@ -1,0 +1,269 @@
+"""The worker loop against real gearmand."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from django_gearman.protocol import AdminClient, Client, GearmanJobFailed, JobRequest, PacketType, Worker
+
+from .helpers import WorkerThread, function_status, wait_for, wait_registered
+
+GRAB, NO_JOB, PRE_SLEEP = PacketType.GRAB_JOB_UNIQ, PacketType.NO_JOB, PacketType.PRE_SLEEP
+
+
+def reverse(job):
+    return job.data[::-1]
+
+
+def queue_background(server, function: str, count: int) -> None:
+    Client([str(server)]).submit_jobs(
+        [JobRequest(function, b"%d" % n, background=True) for n in range(count)], timeout=10
+    )
+
+
+# -- registration --------------------------------------------------------------
+
+
+def test_can_do_timeout_makes_gearmand_requeue_a_stuck_job(client, gearmand, run_worker):
+    """gearmand 1.1 does not fail a job whose CAN_DO_TIMEOUT expires: it queues it again."""
+    release = threading.Event()
+    attempts = []
+
+    def stuck_once(job):
+        attempts.append(job.handle)
+        if len(attempts) == 1:
+            release.wait(10)
+        return b"attempt %d" % len(attempts)
+
+    run_worker([gearmand], {"stuck": (stuck_once, 1)})
+    request = JobRequest("stuck")
+    client.submit_jobs([request], wait=False, timeout=10)
+    wait_for(lambda: attempts, message="the first attempt")
+    wait_for(lambda: function_status(gearmand, "stuck").running == 0, message="gearmand to requeue the job")
+    release.set()
+    client.submit_jobs([request], timeout=10)
+    assert request.outcome() == b"attempt 2"
+    assert attempts[0] == attempts[1]
+
+
+def test_functions_and_client_id_are_registered(gearmand, run_worker):
+    run_worker([gearmand], {"one": reverse, "two": reverse}, client_id="worker-7")
+    wait_registered(gearmand, "two")
+    with AdminClient(gearmand.address) as admin:
+        (info,) = [worker for worker in admin.workers() if worker.client_id == "worker-7"]
+    assert sorted(info.functions) == ["one", "two"]
+
+
+def test_unregister_withdraws_a_function(client, gearmand, run_worker):
+    def drop_other(job):
+        job_worker.worker.unregister("other")
+
+    job_worker = run_worker([gearmand], {"drop": drop_other, "other": reverse})
+    wait_registered(gearmand, "other")
+    client.submit_job("drop", b"", timeout=10)
+    wait_registered(gearmand, "other", workers=0)
+    assert function_status(gearmand, "drop").available_workers == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"prefetch": 0}, "prefetch must be at least 1"),
+        ({"client_id": "two words"}, "invalid client id"),
+    ],
+)
+def test_worker_rejects_bad_options(gearmand, options, error):
+    with pytest.raises(ValueError, match=error):
+        Worker([gearmand.address], **options)
+
+
+def test_work_needs_a_registered_function(gearmand):
+    with pytest.raises(ValueError, match="register at least one function"):
+        Worker([gearmand.address]).work()
+
+
+# -- the job loop ----------------------------------------------------------------
+
+
+def test_next_job_is_grabbed_at_once_and_sleep_only_follows_no_job(gearmand, recorder, run_worker):
+    proxy = recorder(gearmand)
+    done = []
+    queue_background(gearmand, "busy", 20)
+    run_worker([proxy.address], {"busy": lambda job: done.append(job.data)})
+    wait_for(lambda: proxy.packets(0, "out").count(PRE_SLEEP) == 1, message="the worker to go to sleep")
+    assert len(done) == 20
+    sent = proxy.packets(0, "out")
+    # CAN_DO, GRAB, then WORK_COMPLETE + GRAB per job, then PRE_SLEEP: one round trip per job.
+    assert sent == [PacketType.CAN_DO, GRAB] + [PacketType.WORK_COMPLETE, GRAB] * 20 + [PRE_SLEEP]
+    assert proxy.packets(0, "in").count(NO_JOB) == 1
+
+    queue_background(gearmand, "busy", 1)  # wakes the sleeping worker with NOOP
+    wait_for(lambda: proxy.packets(0, "out").count(PRE_SLEEP) == 2, message="the worker to sleep again")
+    assert len(done) == 21
+    entries = proxy.entries(0)
+    for index, (direction, kind) in enumerate(entries):
+        if kind == PRE_SLEEP:
+            last_received = [kind for direction, kind in entries[:index] if direction == "in"][-1]
+            assert last_received == NO_JOB
+
+
+@pytest.mark.parametrize("prefetch", [1, 4])
+def test_prefetch_keeps_that_many_jobs_assigned(gearmand, run_worker, prefetch):
+    release = threading.Event()
+    done = []
+
+    def blocked(job):
+        release.wait(10)
+        done.append(job.data)
+
+    queue_background(gearmand, "blocked", 10)
+    run_worker([gearmand], {"blocked": blocked}, prefetch=prefetch)
+    # gearmand counts a job as running from the moment it is assigned to a worker.
+    wait_for(lambda: function_status(gearmand, "blocked").running == prefetch, message=f"{prefetch} assigned jobs")
+    release.set()
+    wait_for(lambda: len(done) == 10, message="all jobs")
+    assert sorted(done) == sorted(b"%d" % n for n in range(10))
+
+
+def test_stopping_returns_prefetched_jobs_to_gearmand(gearmand, run_worker):
+    release = threading.Event()
+    first, second = [], []
+
+    def blocked(job):
+        release.wait(10)
+        first.append(job.data)
+
+    queue_background(gearmand, "jobs", 6)
+    first_worker = run_worker([gearmand], {"jobs": blocked}, prefetch=4)
+    wait_for(lambda: function_status(gearmand, "jobs").running == 4, message="four assigned jobs")
+    first_worker.worker.stop()
+    release.set()
+    first_worker.stop()
+    assert len(first) == 1  # the job in hand was finished, no other was started
+    run_worker([gearmand], {"jobs": lambda job: second.append(job.data)})
+    wait_for(lambda: len(second) == 5, message="the other five jobs")
+    assert sorted(first + second) == sorted(b"%d" % n for n in range(6))
+
+
+def test_stop_from_a_job_finishes_it_and_takes_no_other(client, gearmand, run_worker):
+    def stop_after_this(job):
+        job_worker.worker.stop()
+        return b"last"
+
+    job_worker = run_worker([gearmand], {"last": stop_after_this})
+    assert client.submit_job("last", b"", timeout=10) == b"last"
+    job_worker.join(10)
+    assert not job_worker.is_alive()
+    client.submit_job("last", b"", background=True, timeout=10)
+    assert function_status(gearmand, "last").total == 1
+
+
+def test_an_idle_worker_stops_promptly(gearmand, run_worker):
+    idle = run_worker([gearmand], {"idle": reverse})
+    wait_registered(gearmand, "idle")
+    idle.stop(timeout=1.0)
+    wait_registered(gearmand, "idle", workers=0)
+
+
+def test_stop_before_work_starts_is_not_lost(gearmand):
+    """A signal can arrive between installing the handler and entering work()."""
+    worker = Worker([gearmand.address])
+    worker.register("f", reverse)
+    worker.stop()
+    thread = WorkerThread(worker)
+    thread.start()
+    thread.join(5)
+    try:
+        assert not thread.is_alive()
+    finally:
+        thread.stop()
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [(b"bytes", b"bytes"), ("žluť", "žluť".encode()), (None, b""), (bytearray(b"\0\1"), b"\0\1")],
+    ids=["bytes", "str", "none", "bytearray"],
+)
+def test_callback_return_value_is_the_result(client, gearmand, run_worker, returned, expected):
+    run_worker([gearmand], {"returns": lambda job: returned})
+    assert client.submit_job("returns", b"", timeout=10) == expected
+
+
+def test_a_result_that_is_not_bytes_fails_the_job_not_the_worker(client, gearmand, run_worker):
+    run_worker([gearmand], {"answer": lambda job: 42 if job.data == b"int" else b"fine"})
+    with pytest.raises(GearmanJobFailed, match="TypeError: job data must be bytes or str, not int"):
+        client.submit_job("answer", b"int", timeout=10)
+    assert client.submit_job("answer", b"bytes", timeout=10) == b"fine"
+
+
+def test_job_carries_what_the_client_sent(client, gearmand, run_worker):
+    seen = []
+    run_worker([gearmand], {"inspect": lambda job: seen.append((job.function, job.unique, job.data, job.server))})
+    client.submit_job("inspect", b"\0data\xff", unique="unique-1", timeout=10)
+    assert seen == [(b"inspect", b"unique-1", b"\0data\xff", gearmand.address)]
+
+
+def test_nothing_can_be_sent_after_a_job_finished(client, gearmand, run_worker):
+    errors = []
+
+    def twice(job):
+        job.send_complete(b"first")
+        try:
+            job.send_data(b"too late")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        return b"ignored"
+
+    run_worker([gearmand], {"twice": twice})
+    assert client.submit_job("twice", b"", timeout=10) == b"first"
+    assert errors and "already finished" in errors[0]
+
+
+# -- several servers and reconnects ------------------------------------------------
+
+
+def test_one_worker_serves_several_servers(gearmand_factory, run_worker):
+    servers = [gearmand_factory() for _ in range(3)]
+    run_worker(servers, {"reverse": reverse})
+    for server in servers:
+        result = Client([server.address]).submit_job("reverse", server.address, timeout=10)
+        assert result == server.address.encode()[::-1]
+
+
+@pytest.mark.parametrize("crash", [True, False], ids=["killed", "stopped"])
+def test_idle_worker_serves_again_after_gearmand_restarts(client, gearmand, run_worker, crash):
+    served_by = []
+
+    def record_thread(job):
+        served_by.append(threading.current_thread())
+        return reverse(job)
+
+    worker = run_worker([gearmand], {"reverse": record_thread})
+    wait_registered(gearmand, "reverse")
+    if crash:
+        gearmand.kill()
+    gearmand.restart()
+    wait_registered(gearmand, "reverse")
+    assert client.submit_job("reverse", b"again", timeout=15) == b"niaga"
+    assert served_by == [worker]
+    assert worker.is_alive() and worker.error is None
+
+
+def test_worker_reregisters_everything_after_a_restart(gearmand, run_worker):
+    run_worker([gearmand], {"one": reverse, "two": reverse}, client_id="worker-8")
+    wait_registered(gearmand, "two")
+    gearmand.restart()
+    wait_registered(gearmand, "one")
+    wait_registered(gearmand, "two")
+    with AdminClient(gearmand.address) as admin:
+        assert [sorted(w.functions) for w in admin.workers() if w.client_id == "worker-8"] == [["one", "two"]]
+
+
+def test_backoff_grows_to_its_cap_while_a_server_is_down(client, gearmand, closed_port, run_worker):
+    worker = run_worker([closed_port, gearmand], {"reverse": reverse}, min_backoff=0.01, max_backoff=0.08)
+    dead = next(link for link in worker.worker._links if str(link.address) == closed_port)
+    wait_for(lambda: dead.backoff == 0.08 and dead.failures >= 4, message="the backoff to reach its cap")
+    # Meanwhile the live server is served as usual.
+    assert client.submit_job("reverse", b"live", timeout=10) == b"evil"
