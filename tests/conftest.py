@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+def manage_py_env(servers, env=None) -> dict[str, str]:
+    """Environment for a testproject `manage.py` subprocess using these gearmand servers."""
+    environment = {**os.environ, "GEARMAN_SERVERS": ",".join(map(str, servers)), **(env or {})}
+    python_path = [str(MANAGE_PY.parent), environment.get("PYTHONPATH")]
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, python_path))
+    return environment
+
+
+@pytest.fixture
+def silent_server():
+    """A 127.0.0.1 address that accepts connections and never answers: every call to it must time out."""
+    # The kernel completes handshakes for the backlog; nobody ever reads.
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as listener:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
 
 
 @pytest.fixture
@@ -107,10 +124,8 @@ def start_worker(tmp_path):
     started: list[WorkerProcess] = []
 
     def start(*args, servers, env=None, wait=True) -> WorkerProcess:
-        environment = {**os.environ, "GEARMAN_SERVERS": ",".join(map(str, servers)), **(env or {})}
-        python_path = [str(MANAGE_PY.parent), environment.get("PYTHONPATH")]
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, python_path))
-        worker = WorkerProcess(args, environment, [str(s) for s in servers], tmp_path / f"worker-{len(started)}.log")
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        worker = WorkerProcess(args, manage_py_env(servers, env), [str(s) for s in servers], log_path)
         started.append(worker)
         return worker.wait_registered() if wait else worker
 

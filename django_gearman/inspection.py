@@ -1,0 +1,175 @@
+"""What the configured gearmand servers and the installed apps offer.
+
+Behind `manage.py gearman_server_info` and `gearman_tasks`. Each server is
+read once into a `ServerReport`; tables and JSON are both rendered from it,
+so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from prettytable import PrettyTable
+
+from . import conf
+from .protocol import AdminClient, FunctionStatus, GearmanError, ServerAddress, WorkerInfo
+from .registry import UnknownWorker, discover
+
+HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response Time")
+TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")
+WORKER_COLUMNS = ("Worker IP", "Registered Tasks", "Client ID", "File Descriptor")
+LISTING_COLUMNS = ("App", "Worker", "Queue", "Gearman Function")
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """One server's answers, or the reason it gave none (`error`)."""
+
+    address: str
+    version: str | None = None
+    ping: float | None = None
+    functions: tuple[FunctionStatus, ...] = ()
+    workers: tuple[WorkerInfo, ...] = ()
+    error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None
+
+    def matching(self, text: str) -> ServerReport:
+        """Only functions whose name contains `text` (case-sensitive), and workers offering one of them."""
+        workers = []
+        for worker in self.workers:
+            functions = tuple(function for function in worker.functions if text in function)
+            if functions:
+                workers.append(replace(worker, functions=functions))
+        functions = tuple(status for status in self.functions if text in status.function)
+        return replace(self, functions=functions, workers=tuple(workers))
+
+    def as_dict(self) -> dict:
+        return {
+            "host": self.address,
+            "version": self.version,
+            "ping_seconds": self.ping,
+            "error": self.error,
+            "tasks": [
+                {"name": status.function, "total_workers": status.available_workers,
+                 "running_jobs": status.running, "queued_jobs": status.queued}
+                for status in self.functions
+            ],
+            "workers": [
+                {"ip": worker.ip, "registered_tasks": list(worker.functions),
+                 "client_id": worker.client_id, "file_descriptor": worker.fd}
+                for worker in self.workers
+            ],
+        }
+
+
+def configured_servers() -> list[str]:
+    """GEARMAN_CLIENT_SERVERS then GEARMAN_WORKER_SERVERS, each server once ("host" means "host:4730")."""
+    settings = conf.get()
+    return list(dict.fromkeys(str(ServerAddress.parse(server))
+                              for server in settings.client_servers + settings.worker_servers))
+
+
+def inspect_server(address: str, timeout: float) -> ServerReport:
+    """Version, ping, function status and workers of one server.
+
+    Connections without functions (clients, admin tools, this one) are left
+    out: they are not workers. Rows are sorted, because gearmand's own order
+    changes from one call to the next.
+    """
+    try:
+        with AdminClient(address, timeout) as admin:
+            version = admin.version()
+            ping = admin.ping()
+            functions = sorted(admin.status(), key=lambda status: status.function)
+            workers = sorted(
+                (replace(worker, functions=tuple(sorted(worker.functions))) for worker in admin.workers()
+                 if worker.functions),
+                key=lambda worker: worker.fd,
+            )
+    except GearmanError as exc:
+        return ServerReport(address, error=str(exc))
+    return ServerReport(address, version, ping, tuple(functions), tuple(workers))
+
+
+def inspect_servers(addresses: list[str], timeout: float, task_filter: str | None = None) -> list[ServerReport]:
+    """A report per server, asked in parallel so one slow server costs `timeout`, not one each."""
+    if not addresses:
+        return []
+    with ThreadPoolExecutor(max_workers=len(addresses)) as pool:
+        reports = list(pool.map(lambda address: inspect_server(address, timeout), addresses))
+    return [report.matching(task_filter) for report in reports] if task_filter else reports
+
+
+def render_tables(reports: list[ServerReport]) -> str:
+    """Per server: host, tasks and workers tables; a server that did not answer gets its host row only."""
+    blocks = []
+    for report in reports:
+        if not report.answered:
+            blocks.append(_table(HOST_COLUMNS, [[report.address, f"DOWN: {report.error}", "-"]]))
+            continue
+        blocks.append(_table(HOST_COLUMNS, [[report.address, report.version, f"{report.ping * 1000:.3f} ms"]]))
+        data = report.as_dict()
+        blocks.append(_table(TASK_COLUMNS, [list(task.values()) for task in data["tasks"]]))
+        blocks.append(_table(WORKER_COLUMNS, [
+            [worker["ip"], "\n".join(worker["registered_tasks"]), worker["client_id"], worker["file_descriptor"]]
+            for worker in data["workers"]
+        ]))
+    return "\n\n".join(blocks)
+
+
+def render_json(reports: list[ServerReport], *, indent: int | None = 2) -> str:
+    return json.dumps({"servers": [report.as_dict() for report in reports]}, indent=indent)
+
+
+def _table(columns, rows) -> str:
+    table = PrettyTable(columns)
+    for column in ("Task Name", "Registered Tasks", "Client ID"):
+        if column in columns:
+            table.align[column] = "l"
+    table.add_rows(rows)
+    return table.get_string()
+
+
+# -- tasks defined in code ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    app: str
+    worker: str
+    queue: str | None
+    function: str
+
+
+def discovered_tasks(app_label: str | None = None, queue: str | None = None) -> list[TaskListing]:
+    """Every task of every installed app's gearman_workers, optionally of one app and/or queue.
+
+    An app or queue that has no tasks raises `UnknownWorker` listing those that do.
+    """
+    listings = [
+        TaskListing(module.app_label, module.name, task.queue, task.function_name)
+        for module in discover()
+        for task in module.tasks
+    ]
+    if app_label is not None:
+        apps = sorted({listing.app for listing in listings})
+        listings = [listing for listing in listings if listing.app == app_label]
+        if not listings:
+            raise UnknownWorker(f"no tasks in app {app_label!r}; apps with tasks: {', '.join(apps) or 'none'}")
+    if queue is not None:
+        queues = sorted({listing.queue for listing in listings if listing.queue is not None})
+        listings = [listing for listing in listings if listing.queue == queue]
+        if not listings:
+            raise UnknownWorker(f"no tasks in queue {queue!r}; queues: {', '.join(queues) or 'none'}")
+    return listings
+
+
+def render_task_listing(listings: list[TaskListing]) -> str:
+    return _table(LISTING_COLUMNS, [
+        [listing.app, listing.worker, listing.queue or "-", listing.function] for listing in listings
+    ])

@@ -1,0 +1,35 @@
+"""argparse types shared by the management commands: bad values become usage errors naming the problem."""
+
+import argparse
+import json
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def json_array(text: str) -> list:
+    value = _json(text)
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError(f"must be a JSON array of positional arguments, got {text!r}")
+    return value
+
+
+def json_object(text: str) -> dict:
+    value = _json(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of keyword arguments, got {text!r}")
+    return value
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON: {exc}") from None
