@@ -1,7 +1,9 @@
-"""The app's settings, read from django.conf.settings on every access.
+"""The app's settings, read from django.conf.settings when first used.
 
-Reading lazily keeps `override_settings` working; `problems()` is the one
-place that validates them, used both by the system checks and at run time.
+`get()` keeps what it read until a GEARMAN_* setting changes (Django's
+`setting_changed` signal, sent by `override_settings` and pytest-django's
+`settings` fixture). `problems()` is the one place that validates them, used
+both by the system checks and at run time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from .protocol import ServerAddress
@@ -47,24 +50,47 @@ def _server_setting(name: str):
     return name, DEFAULT_SERVERS
 
 
+def _server_problems(name: str, servers) -> list[Problem]:
+    if isinstance(servers, (str, bytes)) or not isinstance(servers, (list, tuple)):
+        return [Problem(
+            "django_gearman.E001",
+            f"{name} must be a list of 'host' or 'host:port' strings, not {type(servers).__name__}.",
+            f"For example: {name} = ['127.0.0.1:4730'].",
+        )]
+    if not servers:
+        return [Problem("django_gearman.E001", f"{name} is empty.", "List at least one gearmand.")]
+    found = []
+    for server in servers:
+        try:
+            ServerAddress.parse(server)
+        except ValueError as exc:
+            found.append(Problem("django_gearman.E002", f"{name}: {exc}.", "Use 'host' or 'host:port'."))
+    return found
+
+
+def _custom_serializer_problems(path: str) -> list[Problem]:
+    try:
+        serializer = import_string(path)
+    except ImportError as exc:
+        return [Problem("django_gearman.E003", f"GEARMAN_SERIALIZER {path!r} cannot be imported: {exc}.")]
+    missing = [method for method in ("dumps", "loads") if not callable(getattr(serializer, method, None))]
+    if missing:
+        return [Problem(
+            "django_gearman.E003",
+            f"GEARMAN_SERIALIZER {path!r} has no {' or '.join(missing)} method.",
+            "A serializer class has dumps(value) -> bytes and loads(bytes) -> value.",
+        )]
+    return []
+
+
 def problems() -> list[Problem]:
     found = []
+    checked = set()
     for name in ("GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS"):
         used, servers = _server_setting(name)
-        if isinstance(servers, (str, bytes)) or not isinstance(servers, (list, tuple)):
-            found.append(Problem(
-                "django_gearman.E001",
-                f"{used} must be a list of 'host' or 'host:port' strings, not {type(servers).__name__}.",
-                f"For example: {used} = ['127.0.0.1:4730'].",
-            ))
-            continue
-        if not servers:
-            found.append(Problem("django_gearman.E001", f"{used} is empty.", "List at least one gearmand."))
-        for server in servers:
-            try:
-                ServerAddress.parse(server)
-            except ValueError as exc:
-                found.append(Problem("django_gearman.E002", f"{used}: {exc}.", "Use 'host' or 'host:port'."))
+        if used not in checked:  # GEARMAN_SERVERS may stand for both
+            checked.add(used)
+            found += _server_problems(used, servers)
     serializer = getattr(settings, "GEARMAN_SERIALIZER", "json")
     if not isinstance(serializer, str) or (serializer not in BUILTIN_SERIALIZERS and "." not in serializer):
         found.append(Problem(
@@ -73,12 +99,7 @@ def problems() -> list[Problem]:
             "Use 'json', 'pickle' or the dotted path of a serializer class.",
         ))
     elif serializer not in BUILTIN_SERIALIZERS:
-        try:
-            import_string(serializer)
-        except ImportError as exc:
-            found.append(Problem(
-                "django_gearman.E003", f"GEARMAN_SERIALIZER {serializer!r} cannot be imported: {exc}."
-            ))
+        found += _custom_serializer_problems(serializer)
     key = getattr(settings, "GEARMAN_SIGNING_KEY", None)
     if key is not None and (not isinstance(key, (str, bytes)) or not key):
         found.append(Problem("django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string or None."))
@@ -94,7 +115,8 @@ def problems() -> list[Problem]:
         isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout <= 0
     ):
         found.append(Problem(
-            "django_gearman.E006", f"GEARMAN_DEFAULT_TIMEOUT must be a positive number of seconds or None, not {timeout!r}."
+            "django_gearman.E006",
+            f"GEARMAN_DEFAULT_TIMEOUT must be a positive number of seconds or None, not {timeout!r}.",
         ))
     prefix = getattr(settings, "GEARMAN_TASK_PREFIX", "")
     if not isinstance(prefix, str) or any(c.isspace() or c == "\0" for c in prefix):
@@ -110,8 +132,19 @@ def problems() -> list[Problem]:
     return found
 
 
+_current: GearmanSettings | None = None
+
+
 def get() -> GearmanSettings:
     """The current settings; raises ImproperlyConfigured naming the first problem."""
+    global _current
+    current = _current
+    if current is None:
+        current = _current = _read()
+    return current
+
+
+def _read() -> GearmanSettings:
     for problem in problems():
         if problem.error:
             raise ImproperlyConfigured(f"{problem.message} ({problem.id})")
@@ -124,3 +157,12 @@ def get() -> GearmanSettings:
         default_timeout=getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None),
         always_eager=bool(getattr(settings, "GEARMAN_ALWAYS_EAGER", False)),
     )
+
+
+def _forget(setting: str, **kwargs) -> None:
+    global _current
+    if setting.startswith("GEARMAN_"):
+        _current = None
+
+
+setting_changed.connect(_forget)

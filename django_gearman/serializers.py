@@ -34,7 +34,10 @@ class JSONSerializer:
     """JSON with tagged datetime, date, time, timedelta, Decimal, UUID, bytes, tuples."""
 
     def dumps(self, value: Any) -> bytes:
-        return json.dumps(_tag(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        try:
+            return _compact_json(_tag(value))
+        except ValueError as exc:  # NaN and infinities have no JSON form
+            raise ValueError(f"cannot send {_preview(value)} with the JSON serializer: {exc}") from None
 
     def loads(self, data: bytes) -> Any:
         try:
@@ -195,7 +198,7 @@ def encode_failure(exc: BaseException) -> bytes:
             "traceback": "".join(traceback.format_exception(exc)),
         }
     }
-    return json.dumps(report, ensure_ascii=False).encode()
+    return _compact_json(report)
 
 
 def decode_failure(data: bytes | None) -> dict:
@@ -207,6 +210,10 @@ def decode_failure(data: bytes | None) -> dict:
         return {"type": error.get("type"), "message": error.get("message", ""), "traceback": error.get("traceback", "")}
     except (ValueError, KeyError, TypeError, AttributeError):
         return {"type": None, "message": data.decode("utf-8", "replace"), "traceback": ""}
+
+
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _preview(value: Any) -> str:

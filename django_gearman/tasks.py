@@ -26,7 +26,7 @@ class Task:
     def __init__(self, func, name: str | None = None, queue: str | None = None, raw: bool = False):
         functools.update_wrapper(self, func)
         self.func = func
-        self.name = name or default_name(func)
+        self.name = default_name(func) if name is None else name
         if not isinstance(self.name, str) or not self.name or any(c.isspace() or c == "\0" for c in self.name):
             raise ImproperlyConfigured(f"invalid Gearman task name {self.name!r} for {_where(func)}")
         self.queue = queue
@@ -86,9 +86,11 @@ def gearman_task(func=None, *, name: str | None = None, queue: str | None = None
         _tasks[task.name] = task
         return task
 
-    if func is not None:
-        return decorate(func)
-    return decorate
+    if func is None:
+        return decorate
+    if not callable(func):
+        raise TypeError(f"@gearman_task takes keyword arguments only (name=..., queue=..., raw=...), got {func!r}")
+    return decorate(func)
 
 
 def default_name(func) -> str:

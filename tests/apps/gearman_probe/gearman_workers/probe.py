@@ -1,0 +1,35 @@
+"""`manage.py gearman_worker -a gearman_probe -n probe` (settings: probe_settings)."""
+
+import logging
+from pathlib import Path
+
+from shop.gearman_workers.worker import add  # noqa: F401  (imported, so not served by this worker)
+
+from django_gearman import gearman_task
+
+
+class ProbeError(Exception):
+    """An exception class of the project's own: clients see its full dotted name."""
+
+
+@gearman_task
+def write_file(path, text):
+    """A side effect the test can see, for background jobs."""
+    Path(path).write_text(text)
+    return text
+
+
+@gearman_task
+def raise_probe_error(message):
+    raise ProbeError(message)
+
+
+@gearman_task
+def nothing():
+    return None
+
+
+@gearman_task
+def log_level():
+    """The level `gearman_worker -v N` gave the django_gearman logger."""
+    return logging.getLevelName(logging.getLogger("django_gearman").getEffectiveLevel())

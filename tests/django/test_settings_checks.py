@@ -1,0 +1,128 @@
+"""GEARMAN_* settings: defaults, lazy reading, and the system checks that validate them."""
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_gearman import GearmanClient, conf
+
+pytest_plugins = ["gearman_support"]
+
+GEARMAN_SETTINGS = (
+    "GEARMAN_SERVERS", "GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS", "GEARMAN_TASK_PREFIX",
+    "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_DEFAULT_TIMEOUT", "GEARMAN_ALWAYS_EAGER",
+)
+
+
+@pytest.fixture
+def unset(settings):
+    """Settings with no GEARMAN_* at all, as in a project that only added the app."""
+    for name in GEARMAN_SETTINGS:
+        if hasattr(settings, name):
+            delattr(settings, name)
+    return settings
+
+
+def gearman_checks():
+    return [message for message in run_checks() if message.id.startswith("django_gearman.")]
+
+
+def test_defaults_are_those_of_the_spec(unset):
+    assert conf.get() == conf.GearmanSettings(
+        client_servers=("127.0.0.1:4730",),
+        worker_servers=("127.0.0.1:4730",),
+        task_prefix="",
+        serializer="json",
+        signing_key=None,
+        default_timeout=None,
+        always_eager=False,
+    )
+    assert gearman_checks() == []
+
+
+def test_gearman_servers_is_the_fallback_for_clients_and_workers(unset):
+    unset.GEARMAN_SERVERS = ["gearman-a:4730", "gearman-b"]
+    assert conf.get().client_servers == conf.get().worker_servers == ("gearman-a:4730", "gearman-b")
+    unset.GEARMAN_WORKER_SERVERS = ["local"]
+    assert conf.get().client_servers == ("gearman-a:4730", "gearman-b")
+    assert conf.get().worker_servers == ("local",)
+
+
+def test_settings_are_read_when_used_so_override_settings_works(unset):
+    client = GearmanClient()  # made before the override, as at import time
+    with override_settings(GEARMAN_SERVERS=["elsewhere:4731"], GEARMAN_TASK_PREFIX="staging."):
+        assert conf.get().task_prefix == "staging."
+        assert client.servers == ("elsewhere:4731",)
+        assert client.function_name("shop.worker.add") == "staging.shop.worker.add"
+    assert conf.get().task_prefix == ""
+    assert client.servers == ("127.0.0.1:4730",)
+
+
+BAD_SETTINGS = [
+    ({"GEARMAN_SERVERS": "127.0.0.1:4730"}, "django_gearman.E001", "GEARMAN_SERVERS must be a list"),
+    ({"GEARMAN_CLIENT_SERVERS": {"host": "a"}}, "django_gearman.E001", "GEARMAN_CLIENT_SERVERS must be a list"),
+    ({"GEARMAN_WORKER_SERVERS": []}, "django_gearman.E001", "GEARMAN_WORKER_SERVERS is empty"),
+    ({"GEARMAN_SERVERS": ["127.0.0.1:gearman"]}, "django_gearman.E002", "port 'gearman' is not a number"),
+    ({"GEARMAN_SERVERS": ["ok", ":4730"]}, "django_gearman.E002", "empty host"),
+    ({"GEARMAN_SERVERS": ["127.0.0.1:99999"]}, "django_gearman.E002", "out of range"),
+    ({"GEARMAN_SERVERS": [("127.0.0.1", 4730), 4730]}, "django_gearman.E002", "invalid Gearman server 4730"),
+    ({"GEARMAN_SERIALIZER": "yaml"}, "django_gearman.E003", "GEARMAN_SERIALIZER 'yaml' is unknown"),
+    ({"GEARMAN_SERIALIZER": "myproject.NoSuchSerializer"}, "django_gearman.E003", "cannot be imported"),
+    ({"GEARMAN_SERIALIZER": "probe_serializers.NoLoads"}, "django_gearman.E003", "has no loads method"),
+    ({"GEARMAN_SIGNING_KEY": ""}, "django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string"),
+    ({"GEARMAN_SIGNING_KEY": 1234}, "django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string"),
+    ({"GEARMAN_SERIALIZER": "pickle"}, "django_gearman.E005", "'pickle' requires GEARMAN_SIGNING_KEY"),
+    ({"GEARMAN_DEFAULT_TIMEOUT": 0}, "django_gearman.E006", "positive number of seconds"),
+    ({"GEARMAN_DEFAULT_TIMEOUT": "30"}, "django_gearman.E006", "positive number of seconds"),
+    ({"GEARMAN_DEFAULT_TIMEOUT": True}, "django_gearman.E006", "positive number of seconds"),
+    ({"GEARMAN_TASK_PREFIX": "my project."}, "django_gearman.E007", "without whitespace"),
+    ({"GEARMAN_TASK_PREFIX": None}, "django_gearman.E007", "GEARMAN_TASK_PREFIX must be a string"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "check_id", "text"), BAD_SETTINGS, ids=[case[1] + "-" + case[2] for case in BAD_SETTINGS])
+def test_a_bad_setting_is_one_error_naming_it(unset, overrides, check_id, text):
+    for name, value in overrides.items():
+        setattr(unset, name, value)
+    (error,) = gearman_checks()  # exactly one, even where GEARMAN_SERVERS serves clients and workers
+    assert (error.id, error.level) == (check_id, 40)
+    assert text in error.msg
+    with pytest.raises(ImproperlyConfigured, match=check_id):
+        conf.get()
+
+
+def test_good_variants_pass(unset):
+    unset.GEARMAN_CLIENT_SERVERS = ("gearman-1", "gearman-2:4731", "[::1]:4730", ("10.0.0.5", 4730))
+    unset.GEARMAN_SERIALIZER = "probe_serializers.HeaderedJSON"
+    unset.GEARMAN_SIGNING_KEY = b"bytes are fine too"
+    unset.GEARMAN_DEFAULT_TIMEOUT = 2.5
+    unset.GEARMAN_TASK_PREFIX = "staging."
+    assert gearman_checks() == []
+    unset.GEARMAN_SERIALIZER = "pickle"  # allowed now: there is a signing key
+    assert gearman_checks() == []
+
+
+def test_always_eager_without_debug_is_a_warning(unset):
+    unset.GEARMAN_ALWAYS_EAGER = True
+    unset.DEBUG = True
+    assert gearman_checks() == []
+    unset.DEBUG = False
+    (warning,) = gearman_checks()
+    assert (warning.id, warning.level) == ("django_gearman.W001", 30)
+    assert conf.get().always_eager  # a warning does not stop anything
+
+
+def test_manage_py_check_reports_the_problem(unset):
+    unset.GEARMAN_SERVERS = ["127.0.0.1:gearman"]
+    with pytest.raises(SystemCheckError, match=r"django_gearman\.E002.*port 'gearman' is not a number"):
+        call_command("check")
+
+
+def test_submitting_with_bad_settings_fails_naming_the_problem(unset):
+    client = GearmanClient()
+    unset.GEARMAN_SERIALIZER = "pickle"
+    with pytest.raises(ImproperlyConfigured, match=r"requires GEARMAN_SIGNING_KEY.*\(django_gearman\.E005\)"):
+        client.submit_job("shop.worker.add", args=[1, 2])
