@@ -13,6 +13,7 @@ import decimal
 import hashlib
 import hmac
 import json
+import math
 import pickle
 import traceback
 import uuid
@@ -34,10 +35,7 @@ class JSONSerializer:
     """JSON with tagged datetime, date, time, timedelta, Decimal, UUID, bytes, tuples."""
 
     def dumps(self, value: Any) -> bytes:
-        try:
-            return _compact_json(_tag(value))
-        except ValueError as exc:  # NaN and infinities have no JSON form
-            raise ValueError(f"cannot send {_preview(value)} with the JSON serializer: {exc}") from None
+        return _compact_json(_tag(value))
 
     def loads(self, data: bytes) -> Any:
         try:
@@ -60,6 +58,8 @@ class PickleSerializer:
 
 
 def _tag(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot send the float {value!r} with the JSON serializer: JSON has no NaN or infinity")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):

@@ -16,7 +16,7 @@ from django.db import close_old_connections
 from . import conf, signals
 from .protocol import Job, JobHandle
 from .protocol import Worker as ProtocolWorker
-from .registry import WorkerModule
+from .registry import UnknownWorker, WorkerModule
 from .serializers import Codec, encode_failure
 from .tasks import Task
 
@@ -97,10 +97,9 @@ class Worker:
         settings = conf.get()
         self.module = worker_module
         self.queue = queue
-        self.tasks = worker_module.tasks_for(queue)
+        self.tasks = worker_module.tasks_for(queue)  # an unknown queue raises UnknownWorker listing the queues
         if not self.tasks:
-            where = f"queue {queue!r} of " if queue else ""
-            raise LookupError(f"{where}worker {worker_module.app_label}.{worker_module.name} has no tasks")
+            raise UnknownWorker(f"worker {worker_module.app_label}.{worker_module.name} has no tasks")
         self.codec = Codec(settings.serializer, settings.signing_key)
         self.max_jobs = max_jobs
         self.max_memory_mb = max_memory_mb

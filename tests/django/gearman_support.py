@@ -7,41 +7,15 @@ with one it would be a package called `django`.)
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import WorkerProcess, manage_py_env
+from conftest import WorkerProcess, manage_py_env, wait_for
+from gearman_helpers import point_settings_at, registered_functions
 
 from django_gearman import tasks
-from django_gearman.protocol import AdminClient
 from django_gearman.testing import GearmandFactory
-
-APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
-DOCS_DIR = Path(__file__).resolve().parent.parent.parent / "docs"
-# The throwaway apps of tests/apps, importable here for in-process discovery.
-sys.path.insert(0, str(APPS_DIR))
-
-#: Environment for a `manage.py` subprocess that also has the apps in GEARMAN_TEST_APPS installed.
-PROBE_ENV = {"DJANGO_SETTINGS_MODULE": "probe_settings", "PYTHONPATH": str(APPS_DIR)}
-
-
-def point_settings_at(settings, server) -> None:
-    settings.GEARMAN_SERVERS = [str(server)]
-    settings.GEARMAN_CLIENT_SERVERS = None
-    settings.GEARMAN_WORKER_SERVERS = None
-
-
-def registered_functions(server) -> set[str]:
-    """Every function some worker has registered with this gearmand."""
-    with AdminClient(str(server), timeout=5) as admin:
-        return {function for worker in admin.workers() for function in worker.functions}
-
-
-def queued_jobs(server, function: str) -> int:
-    """Jobs gearmand holds for `function` (queued or running); 0 if it never heard of it."""
-    with AdminClient(str(server), timeout=5) as admin:
-        return sum(status.total for status in admin.status() if status.function == function)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +30,8 @@ def module_gearmand(tmp_path_factory):
 def module_shop_worker(module_gearmand, tmp_path_factory):
     """One `gearman_worker -a shop -n worker` shared by a module's tests that leave it idle."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    worker = WorkerProcess(["-a", "shop", "-n", "worker"], manage_py_env([module_gearmand]), [module_gearmand.address], log)
+    servers = [module_gearmand.address]
+    worker = WorkerProcess(["-a", "shop", "-n", "worker"], manage_py_env(servers), servers, log)
     try:
         yield worker.wait_registered()
     finally:
@@ -80,3 +55,24 @@ def isolated_tasks():
     tasks._tasks.update(known_tasks)
     for name in set(sys.modules) - known_modules:
         del sys.modules[name]
+
+
+@pytest.fixture
+def gearman_cli_worker(gearmand):
+    """`gearman_cli_worker(function, *command)`: a non-Django worker (the `gearman` CLI) on the
+    `gearmand` fixture's server that runs `command` per job, job data on stdin, stdout the result."""
+    processes = []
+
+    def start(function: str, *command: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            ["gearman", "-w", "-h", gearmand.host, "-p", str(gearmand.port), "-f", function, "--", *command],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        wait_for(lambda: function in registered_functions(gearmand), message=f"gearman -w -f {function}")
+        return process
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()

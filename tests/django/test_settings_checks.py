@@ -83,7 +83,7 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "check_id", "text"), BAD_SETTINGS, ids=[case[1] + "-" + case[2] for case in BAD_SETTINGS])
+@pytest.mark.parametrize(("overrides", "check_id", "text"), BAD_SETTINGS, ids=[case[2] for case in BAD_SETTINGS])
 def test_a_bad_setting_is_one_error_naming_it(unset, overrides, check_id, text):
     for name, value in overrides.items():
         setattr(unset, name, value)

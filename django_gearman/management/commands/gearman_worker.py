@@ -26,7 +26,7 @@ class Command(BaseCommand):
         try:
             module = find_worker(app, name)
             worker = Worker(module, queue, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch)
-        except (UnknownWorker, LookupError) as exc:
+        except UnknownWorker as exc:  # not LookupError: a KeyError raised by a worker module must show its traceback
             raise CommandError(exc.args[0], returncode=2) from None
         worker.run()
 

@@ -1,3 +1,6 @@
-"""A worker module whose import fails: discovery must raise this, not skip the module."""
+"""A worker module that fails while being imported (a setting it needs is missing):
+discovery must raise this, not skip the module or report it as an unknown worker."""
 
-import gearman_probe.no_such_module  # noqa: F401
+import os
+
+API_TOKEN = os.environ["GEARMAN_BROKEN_API_TOKEN"]

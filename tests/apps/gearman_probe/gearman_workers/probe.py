@@ -1,5 +1,6 @@
 """`manage.py gearman_worker -a gearman_probe -n probe` (settings: probe_settings)."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -13,10 +14,10 @@ class ProbeError(Exception):
 
 
 @gearman_task
-def write_file(path, text):
-    """A side effect the test can see, for background jobs."""
-    Path(path).write_text(text)
-    return text
+def record(path, *args, **kwargs):
+    """Writes the arguments it got to `path` as JSON: what a background job received, for the test to read."""
+    Path(path).write_text(json.dumps({"args": args, "kwargs": kwargs}))
+    return path
 
 
 @gearman_task

@@ -1,0 +1,1 @@
+"""A worker module without tasks (yet)."""

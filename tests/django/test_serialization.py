@@ -1,0 +1,208 @@
+"""How arguments, results and failures travel: the JSON envelope, tagged types,
+pickle, custom serializers and HMAC signing, on their own and through real workers."""
+
+import datetime
+import decimal
+import fractions
+import hashlib
+import hmac
+import json
+import uuid
+
+import pytest
+from gearman_helpers import PROBE_ENV
+from shop.gearman_workers.worker import add, echo, whoami
+
+from django_gearman import GearmanClient, GearmanJobFailed, PayloadError
+from django_gearman.serializers import Codec, sign
+
+pytest_plugins = ["gearman_support"]
+
+KEY = "a long random secret shared by clients and workers"
+
+SPECIAL_VALUES = [
+    datetime.datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=datetime.timezone.utc),
+    datetime.datetime(2024, 5, 1, 12, 30),
+    datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5))),
+    datetime.date(2024, 5, 1),
+    datetime.time(23, 59, 58, 999999),
+    datetime.timedelta(days=-1, seconds=5, microseconds=7),
+    decimal.Decimal("3.14159265358979323846264338327950288"),
+    decimal.Decimal("-0.00"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    b"\x00\xffbinary\n",
+    bytearray(b"mutable"),
+    (1, "two", (3.0, None)),
+    (),
+    {1: "int keys", (2, 3): "tuple keys"},
+    {"__gearman__": "a key that looks like a tag"},
+    "plain ünïcode",
+    [1, 2.5, None, True, {"nested": [datetime.date(2000, 1, 1), ("t",)]}],
+]
+
+
+def same_types(left, right) -> bool:
+    """Equal, and of the same type all the way down (bytearray arrives as bytes)."""
+    if isinstance(left, bytearray):
+        left = bytes(left)
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, (list, tuple)):
+        return len(left) == len(right) and all(map(same_types, left, right))
+    if isinstance(left, dict):
+        return list(left) == list(right) and all(same_types(left[key], right[key]) for key in left)
+    return left == right and str(left) == str(right)
+
+
+def test_the_request_envelope_is_plain_json():
+    assert Codec().encode_request([2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
+    assert Codec().encode_request((), {}) == b'{"args":[],"kwargs":{}}'
+
+
+def test_plain_json_values_stay_plain():
+    value = {"text": "ünï", "list": [1, 2.5, None, True, False], "object": {"a": {}}}
+    assert Codec().encode_result(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("value", SPECIAL_VALUES, ids=repr)
+def test_python_types_come_back_as_themselves(value):
+    codec = Codec()
+    assert same_types(value, codec.decode_result(codec.encode_result(value)))
+    args, kwargs = codec.decode_request(codec.encode_request([value], {"value": value}))
+    assert same_types(value, args[0]) and same_types(value, kwargs["value"])
+
+
+def test_a_request_from_another_language_needs_only_plain_json():
+    assert Codec().decode_request(b'{"args":["x",{"y":[1]}]}') == (["x", {"y": [1]}], {})
+    assert Codec().decode_request(b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({1, 2}, r"cannot send a builtins\.set .* set GEARMAN_SERIALIZER"),
+    (fractions.Fraction(1, 3), r"cannot send a fractions\.Fraction"),
+    (float("nan"), r"cannot send the float nan with the JSON serializer: JSON has no NaN or infinity"),
+    ([-float("inf")], r"cannot send the float -inf with the JSON serializer"),
+])
+def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        Codec().encode_request([value], {})
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b"\xff\xfe", "payload is not valid JSON"),
+    (b"not json", "payload is not valid JSON"),
+    (b"[1, 2]", r'request must be \{"args": \[...\], "kwargs": \{...\}\}, got \[1, 2\]'),
+    (b'{"args": [], "extra": 1}', "request must be"),
+    (b'{"args": {"a": 1}}', '"args" must be a list and "kwargs" an object'),
+    (b'{"args": [{"__gearman__": "complex", "value": 1}]}', "unknown __gearman__ tag 'complex'"),
+    (b'{"args": [{"__gearman__": "date", "value": "yesterday"}]}', "malformed date value"),
+    (b'{"args": [{"__gearman__": "bytes", "value": "***"}]}', "malformed bytes value"),
+])
+def test_malformed_requests_are_payload_errors(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        Codec().decode_request(payload)
+
+
+def test_pickle_refuses_to_run_without_a_signing_key():
+    with pytest.raises(PayloadError, match="pickle serializer refuses to run without GEARMAN_SIGNING_KEY"):
+        Codec("pickle")
+
+
+def test_pickle_carries_any_picklable_value():
+    codec = Codec("pickle", KEY)
+    value = {fractions.Fraction(1, 3), frozenset({"x"})}
+    assert codec.decode_result(codec.encode_result(value)) == value
+
+
+def test_a_serializer_class_by_dotted_path():
+    codec = Codec("probe_serializers.HeaderedJSON")
+    assert codec.encode_request([1], {}) == b'probe-v1 {"args": [1], "kwargs": {}}'
+    assert codec.decode_result(b"probe-v1 [2]") == [2]
+
+
+def test_a_signed_payload_is_the_hex_hmac_sha256_a_colon_and_the_body():
+    body = b'{"args":[2,3],"kwargs":{}}'
+    expected = hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest().encode() + b":" + body
+    assert sign(body, KEY) == expected
+    assert Codec(signing_key=KEY).encode_request([2, 3], {}) == expected
+    assert Codec(signing_key=KEY).decode_request(expected) == ([2, 3], {})
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b'{"args":[2,3],"kwargs":{}}', "payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads"),
+    (sign(b'{"args":[2,3],"kwargs":{}}', KEY).replace(b"[2,3]", b"[2,4]"), "payload signature does not match"),
+    (sign(b'{"args":[2,3],"kwargs":{}}', "another key"), "payload signature does not match"),
+    (b"0" * 64 + b':{"args":[2,3],"kwargs":{}}', "payload signature does not match"),
+])
+def test_unsigned_and_tampered_payloads_are_rejected(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        Codec(signing_key=KEY).decode_request(payload)
+
+
+# -- through real workers -------------------------------------------------------
+
+
+def test_types_survive_the_trip_through_a_worker(shop_worker):
+    result = echo.submit(*SPECIAL_VALUES, when=SPECIAL_VALUES[0], amounts=(decimal.Decimal("1.10"),))
+    assert same_types(tuple(SPECIAL_VALUES), result["args"])
+    assert same_types({"when": SPECIAL_VALUES[0], "amounts": (decimal.Decimal("1.10"),)}, result["kwargs"])
+
+
+def test_a_value_json_cannot_carry_fails_before_anything_is_sent(shop_worker):
+    with pytest.raises(TypeError, match="cannot send a builtins.set"):
+        echo.submit({1, 2})
+
+
+def test_signed_jobs_round_trip(gearman_settings, start_worker, settings):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env={"GEARMAN_SIGNING_KEY": KEY})
+    settings.GEARMAN_SIGNING_KEY = KEY
+    assert add.submit(2, 3) == 5
+    assert echo.submit(datetime.date(2024, 5, 1)) == {"args": (datetime.date(2024, 5, 1),), "kwargs": {}}
+
+
+def test_a_signing_worker_rejects_unsigned_and_tampered_jobs_and_goes_on(gearman_settings, start_worker, settings):
+    worker = start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env={"GEARMAN_SIGNING_KEY": KEY})
+    client = GearmanClient()
+    with pytest.raises(GearmanJobFailed) as unsigned:
+        client.submit_job(add, args=[2, 3])  # this client has no key
+    assert unsigned.value.exception_type == "django_gearman.serializers.PayloadError"
+    assert unsigned.value.message == "payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads"
+
+    tampered = sign(b'{"args":[2,3],"kwargs":{}}', KEY).replace(b"[2,3]", b"[2,4]")
+    with pytest.raises(GearmanJobFailed, match="payload signature does not match: it was tampered with"):
+        client.submit_job(add, data=tampered)
+    with pytest.raises(GearmanJobFailed, match="payload signature does not match"):
+        client.submit_job(add, data=sign(b'{"args":[2,3],"kwargs":{}}', "the wrong key"))
+    assert "PayloadError: payload signature does not match" in worker.output
+
+    settings.GEARMAN_SIGNING_KEY = KEY
+    assert whoami.submit() == worker.pid  # the same process, still serving
+
+
+def test_raw_tasks_are_never_signed(gearman_settings, start_worker, settings):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env={"GEARMAN_SIGNING_KEY": KEY})
+    settings.GEARMAN_SIGNING_KEY = KEY
+    assert GearmanClient().submit_job("shop.worker.reverse", data=b"raw bytes") == b"setyb war"
+
+
+def test_a_client_with_a_key_rejects_an_unsigned_reply(gearman_settings, settings, gearman_cli_worker):
+    gearman_cli_worker("shop.worker.add", "echo", "5")  # a worker that knows nothing of signing
+    settings.GEARMAN_SIGNING_KEY = KEY
+    with pytest.raises(PayloadError, match="payload is not signed"):
+        add.submit(2, 3)
+
+
+def test_pickle_through_a_worker(gearman_settings, start_worker, settings):
+    pickling = {"GEARMAN_SERIALIZER": "pickle", "GEARMAN_SIGNING_KEY": KEY}
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env=pickling)
+    settings.GEARMAN_SERIALIZER, settings.GEARMAN_SIGNING_KEY = "pickle", KEY
+    assert echo.submit({fractions.Fraction(1, 3)}) == {"args": ({fractions.Fraction(1, 3)},), "kwargs": {}}
+
+
+def test_a_custom_serializer_through_a_worker(gearman_settings, start_worker, settings):
+    custom = {**PROBE_ENV, "GEARMAN_SERIALIZER": "probe_serializers.HeaderedJSON"}
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env=custom)
+    with pytest.raises(GearmanJobFailed, match="ValueError: not a probe-v1 payload"):
+        add.submit(2, 3)  # this side still speaks the built-in JSON
+    settings.GEARMAN_SERIALIZER = "probe_serializers.HeaderedJSON"
+    assert add.submit(2, 3) == 5
