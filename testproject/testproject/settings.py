@@ -33,6 +33,12 @@ GEARMAN_TASK_PREFIX = os.environ.get("GEARMAN_TASK_PREFIX", "")
 GEARMAN_SERIALIZER = os.environ.get("GEARMAN_SERIALIZER", "json")
 GEARMAN_SIGNING_KEY = os.environ.get("GEARMAN_SIGNING_KEY") or None
 
+# Where the example tasks leave their output (collected log lines, sent e-mails);
+# tests point workers at a temporary directory.
+SHOP_DATA_DIR = Path(os.environ.get("SHOP_DATA_DIR", BASE_DIR / "var"))
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = SHOP_DATA_DIR / "mail"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

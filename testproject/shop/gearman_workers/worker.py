@@ -56,6 +56,23 @@ def wait_for_file(path, timeout=30):
 
 
 @gearman_task
+def report_and_wait(numerator, denominator, path, *, job):
+    """Reports progress numerator/denominator, then waits like wait_for_file: tests read the status meanwhile."""
+    job.send_status(numerator, denominator)
+    return wait_for_file(path)
+
+
+@gearman_task
+def fail_the_first_time(path):
+    """Appends an x to `path` on every run, and fails the first one: tests count retries with it."""
+    with open(path, "a") as runs:
+        runs.write("x")
+    if Path(path).read_text() == "x":
+        raise RuntimeError("the first run fails")
+    return "second try"
+
+
+@gearman_task
 def found_database_connection():
     """Whether a database connection was already open when the job started; then uses one.
 

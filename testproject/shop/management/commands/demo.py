@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
-from django_gearman import GearmanClient, GearmanJobFailed
+from django_gearman import GearmanClient, GearmanJobFailed, JobHandle, JobStatus
 from django_gearman.protocol import AdminClient
 from django_gearman.testing import GearmandServer
 
@@ -74,10 +74,34 @@ class Command(BaseCommand):
             say(f"fail('out of stock') -> GearmanJobFailed: {failure.exception_type}: {failure.message}")
         handle = client.submit_job("shop.worker.count_to", args=[5], background=True)
         say(f"count_to(5) in the background -> handle {handle}")
-        status = client.get_job_status(handle)
-        while status.known:
-            bar = "#" * status.numerator + "." * (status.denominator - status.numerator)
-            say(f"  progress [{bar or '.....'}] {status.numerator}/{status.denominator or '?'}")
-            time.sleep(0.25)
-            status = client.get_job_status(handle)
-        say("  done")
+        self.show_progress(client, str(handle))
+
+    def show_progress(self, client: GearmanClient, stored_handle: str) -> None:
+        """Poll as a web view would, from the handle's string form, until gearmand no longer knows the job.
+
+        On a terminal the bar is redrawn in place; otherwise each change is a new line."""
+        live = self.stdout.isatty()
+        handle = JobHandle.from_string(stored_handle)
+        shown = None
+        while (status := client.get_job_status(handle)).known:
+            line = progress_bar(status)
+            if live:
+                self.stdout.write(f"\r  {line}", ending="")
+                self.stdout.flush()
+            elif line != shown:
+                self.stdout.write(f"  {line}")
+            shown = line
+            time.sleep(0.05)
+        self.stdout.write(("\r" if live else "") + f"  [{'#' * BAR_WIDTH}] done")
+
+
+BAR_WIDTH = 20
+
+
+def progress_bar(status: JobStatus) -> str:
+    if not status.running:
+        return f"[{'.' * BAR_WIDTH}] queued"
+    if not status.denominator:
+        return f"[{'.' * BAR_WIDTH}] started"
+    filled = BAR_WIDTH * min(status.numerator, status.denominator) // status.denominator
+    return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {status.numerator}/{status.denominator}"

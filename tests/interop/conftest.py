@@ -1,0 +1,93 @@
+"""Peers in other languages, from Debian's packages: PHP (php-cli, php-gearman),
+Perl (libgearman-client-perl) and the gearman CLI (gearman-tools). Missing
+ones fail the tests with the command that installs them: CI must run these."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+from features.conftest import gearman, in_background, serve, shop_data  # noqa: F401 - fixtures used here too
+
+from django_gearman.protocol import AdminClient
+
+HERE = Path(__file__).resolve().parent
+INSTALL = "apt-get install -y php-cli php-gearman libgearman-client-perl gearman-tools"
+
+
+def _require(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is not installed; install the Gearman peers with: {INSTALL}", pytrace=False)
+    return path
+
+
+def _php_modules(command: list[str]) -> list[str]:
+    return subprocess.run([*command, "-m"], capture_output=True, text=True, check=True).stdout.split()
+
+
+@pytest.fixture(scope="session")
+def php() -> list[str]:
+    """The command that runs PHP with the gearman extension loaded."""
+    command = [_require("php")]
+    if "gearman" not in _php_modules(command):
+        # php-gearman enables itself for every installed PHP SAPI with phpenmod; a CLI
+        # installed afterwards, or another PHP version first on PATH, lacks the
+        # conf.d link. Loading the extension by name needs no configuration at all.
+        command += ["-d", "extension=gearman"]
+        if "gearman" not in _php_modules(command):
+            pytest.fail(f"PHP's gearman extension is missing for {command[0]}; install it with: {INSTALL}",
+                        pytrace=False)
+    return command
+
+
+@pytest.fixture(scope="session")
+def perl() -> list[str]:
+    """The command that runs Perl, checked to have Gearman::Client."""
+    command = [_require("perl")]
+    if subprocess.run([*command, "-MGearman::Client", "-MJSON::PP", "-e", "1"], capture_output=True).returncode:
+        pytest.fail(f"Perl's Gearman::Client is missing; install it with: {INSTALL}", pytrace=False)
+    return command
+
+
+@pytest.fixture(scope="session")
+def gearman_cli() -> str:
+    return _require("gearman")
+
+
+def run(*command, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run a peer to completion; text output (bytes on stdin if given)."""
+    result = subprocess.run(list(map(str, command)), input=stdin, capture_output=True, timeout=60)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+@pytest.fixture
+def start_peer_worker(gearman_settings, tmp_path):
+    """`start_peer_worker(*command, functions=[...])` runs a worker written in another language
+    until the test ends; returns once gearmand lists a worker for every one of `functions`."""
+    started: list[subprocess.Popen] = []
+
+    def start(*command, functions: list[str]) -> subprocess.Popen:
+        log_path = tmp_path / f"peer-{len(started)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(list(map(str, command)), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        started.append(process)
+
+        def serving():
+            if process.poll() is not None:
+                pytest.fail(f"{command} exited with {process.returncode}:\n{log_path.read_text()}")
+            with AdminClient(str(gearman_settings)) as admin:
+                workers = {row.function: row.available_workers for row in admin.status()}
+            return all(workers.get(function) for function in functions)
+
+        wait_for(serving, message=f"{command} to serve {functions}")
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
