@@ -64,6 +64,13 @@ def run(*command, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
 
 
+def output_lines(*command) -> list[str]:
+    """The lines a peer printed; it must succeed."""
+    result = run(*command)
+    assert result.returncode == 0, f"{command} exited with {result.returncode}:\n{result.stderr}"
+    return result.stdout.splitlines()
+
+
 @pytest.fixture
 def start_peer_worker(gearman_settings, tmp_path):
     """`start_peer_worker(*command, functions=[...])` runs a worker written in another language

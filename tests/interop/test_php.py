@@ -6,17 +6,14 @@ import pytest
 
 from django_gearman import GearmanJobFailed
 
-from .conftest import HERE, run
+from .conftest import HERE, output_lines
 
 
 def test_a_php_client_calls_django_tasks_with_the_json_envelope(php, serve, gearman_settings, shop_data):
     serve("worker")
     serve("recipes")
 
-    result = run(*php, HERE / "php" / "client.php", gearman_settings)
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert output_lines(*php, HERE / "php" / "client.php", gearman_settings) == [
         "add: 5",
         "add with kwargs: 42",
         'count_words: {"le":2,"café":1,"thé":1}',
