@@ -25,7 +25,11 @@ def start_count(request):
 
 
 def count_status(request, handle):
-    status = GearmanClient().get_job_status(JobHandle.from_string(handle))
+    """Progress of the job whose handle start_count gave out, asked of the server that took it."""
+    try:
+        status = gearman.get_job_status(JobHandle.from_string(handle))
+    except ValueError as exc:  # not a handle, or one of a server this project does not use
+        return HttpResponseBadRequest(str(exc))
     return JsonResponse({"known": status.known, "running": status.running,
                          "numerator": status.numerator, "denominator": status.denominator})
 

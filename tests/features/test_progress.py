@@ -72,6 +72,12 @@ def test_views_start_a_job_and_poll_it_by_handle(serve, client):
     assert {status["denominator"] for status in seen} <= {0, 3}
 
 
+def test_the_status_view_refuses_what_is_not_a_handle_of_ours(gearman_settings, client):
+    assert client.get("/count/nonsense/").content == (
+        b"not a job handle string: 'nonsense' (expected 'HANDLE@host:port')")
+    assert b"not one of this client's servers" in client.get("/count/H:host:1@192.0.2.1:4730/").content
+
+
 def test_the_progress_page_polls_the_status_view_of_its_job(gearman_settings, client):
     page = client.get("/progress/", {"steps": 4}).content.decode()
 

@@ -26,7 +26,7 @@ def test_the_cli_sees_a_failed_task_fail_and_why(gearman_cli, serve, gearman_set
     result = cli(gearman_cli, gearman_settings, "-f", "shop.worker.fail", '{"args": ["out of stock"]}')
 
     # The CLI prints the warning sent before WORK_FAIL: the worker's failure report.
-    assert result.returncode != 0
+    assert result.returncode == 1
     report, ending = result.stderr.rsplit("}", 1)
     assert ending == "Job failed\n"
     error = json.loads(report + "}")["error"]
