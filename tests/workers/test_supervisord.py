@@ -1,0 +1,230 @@
+"""The README's Supervisord section, run under the real supervisord.
+
+The [program:*] and [group:*] sections are read from README.md; only what
+ties them to a production machine (interpreter and manage.py paths, working
+directory, user, log files) is replaced. So these tests fail when the README
+gives advice that does not work.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import MANAGE_PY, wait_for
+
+from django_gearman.protocol import AdminClient
+
+from .helpers import RESULT_TIMEOUT, release, submit
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+INSTALL_HINT = "apt-get install -y supervisor   (or run scripts/bootstrap)"
+STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>[A-Z]+)\s*(?:pid (?P<pid>\d+))?")
+
+
+def readme_supervisor_sections() -> configparser.RawConfigParser:
+    """The ```ini block of README's "Running workers" section."""
+    text = README.read_text()
+    section = text[text.index("## Running workers"):]
+    section = section[: section.index("\n## ", 1)]
+    block = re.search(r"```ini\n(.*?)```", section, re.S)
+    assert block, "README's Running workers section has no ```ini block"
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read_string(block.group(1))
+    return parser
+
+
+def find_supervisor_tools() -> tuple[str, str]:
+    tools = tuple(shutil.which(name) for name in ("supervisord", "supervisorctl"))
+    if not all(tools):
+        pytest.fail(f"supervisord/supervisorctl are not on PATH; install them with: {INSTALL_HINT}", pytrace=False)
+    return tools
+
+
+class Supervisor:
+    """One supervisord in the foreground, with its own config, socket and logs in `directory`."""
+
+    def __init__(self, directory: Path, env: dict[str, str], extra_worker_args: tuple[str, ...] = ()):
+        """`extra_worker_args` are appended to every program's command."""
+        self.supervisord, self.supervisorctl = find_supervisor_tools()
+        self.directory = directory
+        self.config = directory / "supervisord.conf"
+        self.log = directory / "supervisord.log"
+        self.config.write_text(self._config(extra_worker_args))
+        self.seen_pids: set[int] = set()
+        with open(directory / "supervisord.out", "wb") as output:
+            self.process = subprocess.Popen(
+                [self.supervisord, "--nodaemon", "--configuration", str(self.config)],
+                env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            )
+
+    def _config(self, extra_worker_args) -> str:
+        parser = readme_supervisor_sections()
+        self.processes = 0
+        for section in parser.sections():
+            program = parser[section]
+            if section.startswith("group:"):
+                self.group = section.removeprefix("group:")
+            if not section.startswith("program:"):
+                continue
+            arguments = shlex.split(program["command"])[2:]  # what follows "python manage.py"
+            program["command"] = shlex.join([sys.executable, str(MANAGE_PY), *arguments, *extra_worker_args])
+            program["directory"] = str(MANAGE_PY.parent)
+            program["stdout_logfile"] = str(self.directory / "%(program_name)s_%(process_num)02d.log")
+            program.pop("user", None)
+            self.processes += int(program.get("numprocs", "1"))
+        socket = self.directory / "supervisor.sock"
+        parser["unix_http_server"] = {"file": str(socket)}
+        parser["supervisord"] = {
+            "logfile": str(self.log), "pidfile": str(self.directory / "supervisord.pid"),
+            "childlogdir": str(self.directory), "loglevel": "info",
+        }
+        parser["rpcinterface:supervisor"] = {
+            "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
+        }
+        parser["supervisorctl"] = {"serverurl": f"unix://{socket}"}
+        rendered = io.StringIO()
+        parser.write(rendered)
+        return rendered.getvalue()
+
+    def ctl(self, *arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.supervisorctl, "--configuration", str(self.config), *arguments],
+            capture_output=True, text=True, timeout=120,
+        )
+
+    def status(self) -> dict[str, tuple[str, int | None]]:
+        """{"shop:shop-worker_00": ("RUNNING", pid), ...}; empty while supervisord is not answering."""
+        statuses = {}
+        for line in self.ctl("status").stdout.splitlines():
+            match = STATUS_LINE.match(line)
+            if match and ":" in match["name"]:
+                pid = int(match["pid"]) if match["pid"] else None
+                statuses[match["name"]] = (match["state"], pid)
+                self.seen_pids.update([pid] if pid else [])
+        return statuses
+
+    def wait_states(self, state: str) -> dict[str, int | None]:
+        """Wait until every process is in `state`; returns their pids."""
+        def reached():
+            if self.process.poll() is not None:
+                pytest.fail(f"supervisord exited with {self.process.returncode}:\n{self.output()}")
+            statuses = self.status()
+            if len(statuses) == self.processes and all(s == state for s, _ in statuses.values()):
+                return {name: pid for name, (_, pid) in statuses.items()}
+            return None
+
+        return wait_for(reached, timeout=30, message=f"all workers {state}\n{self.output()}")
+
+    def wait_serving(self, gearmand) -> dict[str, int]:
+        """Wait until every process runs and gearmand lists it with its tasks."""
+
+        def registered():
+            pids = self.wait_states("RUNNING")
+            with AdminClient(gearmand.address) as admin:
+                serving = {int(w.client_id.split(":")[1]) for w in admin.workers() if w.functions}
+            return pids if set(pids.values()) <= serving else None
+
+        return wait_for(registered, timeout=30, message=f"workers to register with gearmand\n{self.output()}")
+
+    def process_log(self, name: str) -> str:
+        path = self.directory / f"{name.split(':')[-1]}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def shut_down(self) -> None:
+        """Stop supervisord (which stops its workers); make sure no process of ours is left."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        leftovers = [pid for pid in self.seen_pids if _alive(pid)]
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
+        assert not leftovers, f"supervisord left workers running: {leftovers}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def supervisor(tmp_path, gearmand, hooks):
+    """`supervisor(*extra_worker_args)` starts supervisord with the README's programs
+    pointed at the `gearmand` fixture; it is shut down after the test."""
+    started: list[Supervisor] = []
+    env = {**os.environ, "GEARMAN_SERVERS": gearmand.address, **hooks.env}
+
+    def start(*extra_worker_args: str) -> Supervisor:
+        instance = Supervisor(tmp_path, env, extra_worker_args)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.shut_down()
+
+
+def held_job_survives(command: str, supervisor_: Supervisor, gearmand, hooks, in_background, flag: Path) -> None:
+    """`supervisorctl COMMAND group:*` while a job runs: its result still arrives
+    and the worker that ran it says worker_stopping and exits 0."""
+    earlier = [entry["signal"] for entry in hooks.entries()].count("task_started")
+    held = in_background(submit, gearmand, "shop.worker.wait_for_file", str(flag))
+    busy = hooks.wait_for("task_started", count=earlier + 1)[-1]["pid"]
+    name = next(name for name, pid in supervisor_.wait_states("RUNNING").items() if pid == busy)
+
+    log_start = len(supervisor_.process_log(name))  # the log outlives restarts
+    control = in_background(supervisor_.ctl, command, f"{supervisor_.group}:*")
+    wait_for(lambda: "got SIGTERM" in supervisor_.process_log(name)[log_start:], message=f"{name} to get SIGTERM")
+    assert supervisor_.status()[name][0] == "STOPPING"  # still finishing its job
+    release(flag)
+
+    assert held.result(RESULT_TIMEOUT) == "done"
+    result = control.result(RESULT_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hooks.signals(busy)[-3:] == ["task_started", "task_finished", "worker_stopping"]
+    assert f"stopped: {name.split(':')[-1]} (exit status 0)" in supervisor_.output()
+
+
+def test_stop_and_restart_during_a_long_job_deliver_it(supervisor, gearmand, hooks, in_background, tmp_path):
+    instance = supervisor()
+    before = instance.wait_serving(gearmand)
+
+    held_job_survives("restart", instance, gearmand, hooks, in_background, tmp_path / "first")
+    after = instance.wait_serving(gearmand)
+    assert not set(after.values()) & set(before.values())
+    assert submit(gearmand, "shop.worker.whoami") in after.values()
+
+    held_job_survives("stop", instance, gearmand, hooks, in_background, tmp_path / "second")
+    instance.wait_states("STOPPED")
+
+
+def test_workers_that_reach_max_jobs_are_restarted(supervisor, gearmand):
+    instance = supervisor("--max-jobs", "1")
+    instance.wait_serving(gearmand)
+    served = []
+    for _ in range(3):
+        pid = submit(gearmand, "shop.worker.whoami")
+        served.append(pid)
+        wait_for(lambda pid=pid: pid not in instance.wait_serving(gearmand).values(), timeout=30,
+                 message=f"worker {pid} to be replaced\n{instance.output()}")
+    assert len(set(served)) == 3
+    assert instance.output().count("(exit status 0; expected)") == 3
