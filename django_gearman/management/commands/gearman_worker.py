@@ -1,3 +1,4 @@
+import argparse
 import logging
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,8 +33,6 @@ class Command(BaseCommand):
 
 
 def positive_int(text: str) -> int:
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
