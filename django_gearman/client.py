@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from traceback import format_exception
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from django.core.signals import setting_changed
+from typing import Any, NamedTuple
 
 from . import conf
-from .protocol import Client, GearmanJobFailed, GearmanServerUnavailable, JobHandle, JobRequest, JobStatus
-from .serializers import Codec, decode_failure
+from .protocol import (
+    Client,
+    GearmanError,
+    GearmanJobFailed,
+    GearmanServerUnavailable,
+    JobHandle,
+    JobRequest,
+    JobStatus,
+    ServerAddress,
+)
+from .serializers import Codec, decode_failure, encode_failure
 from .tasks import Task
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
@@ -20,19 +27,59 @@ RESERVED_KEYWORDS = frozenset(
 )
 
 
+class _Setup(NamedTuple):
+    """What a client derives from the settings it last saw."""
+
+    settings: conf.GearmanSettings
+    servers: tuple[str, ...]
+    codec: Codec
+    client: Client
+
+
 class GearmanClient:
     """Submits jobs to the servers in GEARMAN_CLIENT_SERVERS (or those given).
 
-    One instance may be shared by threads and survives fork(); connections
-    are made lazily, per thread and per process.
+    Settings are read when a job is submitted, so a client made at import time
+    follows `override_settings`. One instance may be shared by threads and
+    survives fork(); connections are made lazily, per thread and per process.
     """
 
     def __init__(self, servers: Iterable[str] | None = None):
+        self._servers = None if servers is None else tuple(str(ServerAddress.parse(server)) for server in servers)
+        if self._servers == ():
+            raise ValueError("GearmanClient(servers=...) needs at least one server")
+        self._setup_lock = threading.Lock()
+        self._current: _Setup | None = None
+
+    def _setup(self) -> _Setup:
         settings = conf.get()
-        self.settings = settings
-        self.servers = tuple(servers) if servers is not None else settings.client_servers
-        self.codec = Codec(settings.serializer, settings.signing_key)
-        self._client = Client(self.servers)
+        setup = self._current
+        if setup is None or setup.settings is not settings:
+            with self._setup_lock:
+                setup = self._current
+                if setup is None or setup.settings is not settings:
+                    servers = self._servers if self._servers is not None else settings.client_servers
+                    same_servers = setup is not None and setup.servers == servers
+                    client = setup.client if same_servers else Client(servers)
+                    codec = Codec(settings.serializer, settings.signing_key)
+                    setup = self._current = _Setup(settings, servers, codec, client)
+        return setup
+
+    @property
+    def settings(self) -> conf.GearmanSettings:
+        return self._setup().settings
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return self._setup().servers
+
+    @property
+    def codec(self) -> Codec:
+        return self._setup().codec
+
+    @property
+    def _client(self) -> Client:
+        return self._setup().client
 
     def submit_job(
         self,
@@ -55,9 +102,10 @@ class GearmanClient:
         `wait_until_complete=False`: returns a `JobHandle` once gearmand has
         the job. `data=` sends bytes verbatim and returns the raw reply.
         """
+        _check_retries(max_retries)
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
         if self.settings.always_eager:
-            return self._run_eagerly(request, raw=data is not None)
+            return self._run_eagerly(request, raw=data is not None, wait=wait_until_complete)
         timeout = self._timeout(poll_timeout)
         for attempt in range(max_retries + 1):
             self._client.submit_jobs([request], wait=wait_until_complete, timeout=timeout)
@@ -71,43 +119,72 @@ class GearmanClient:
 
     def submit_multiple_jobs(
         self,
-        jobs: Iterable[Mapping],
+        jobs: Iterable[Mapping] | str | Task,
+        argument_lists: Iterable[Iterable] | None = None,
         *,
         background: bool = False,
+        priority: str | None = None,
+        wait_until_complete: bool = True,
+        max_retries: int = 0,
         poll_timeout: float | None = None,
         return_exceptions: bool = False,
     ) -> list[Any]:
-        """Submit all jobs at once, wait for all, return their results in order.
+        """Submit every job at once, wait for all, return their outcomes in order.
 
-        Each job is a dict of submit_job's keywords plus "task". A failed job
-        raises its error after all jobs finished (the error's `results`
-        attribute holds every outcome), or with `return_exceptions=True` its
-        exception takes its place in the list.
+        Either job dicts, each a "task" plus submit_job's per-job keywords
+        (BATCH_JOB_KEYS)::
+
+            client.submit_multiple_jobs([{"task": "shop.worker.add", "args": [1, 2]},
+                                         {"task": "send-email", "kwargs": {...}, "priority": "high"}])
+
+        or one task and a list of argument lists, one job per list, taken as
+        `task.submit(*arguments)` would take them::
+
+            client.submit_multiple_jobs("shop.worker.add", [[1, 2], [3, 4]])   # [3, 7]
+
+        The keywords apply to every job (a dict's own keys win). The jobs run at
+        the same time on as many workers as are free. A failure loses no other
+        result: once all jobs are done the first failure is raised with every
+        outcome in its `results` attribute, or, with `return_exceptions=True`,
+        each failure's exception takes its place in the list.
+        `wait_until_complete=False` returns a JobHandle per job instead.
         """
-        requests, raws = [], []
-        for job in jobs:
-            job = dict(job)
-            unknown = set(job) - (RESERVED_KEYWORDS | {"task"}) - {"wait_until_complete", "max_retries"}
-            if "task" not in job or unknown:
-                raise TypeError(f"each job needs a 'task' and only submit_job's keywords; got {sorted(job)}")
-            raws.append(job.get("data") is not None)
-            requests.append(self._request(
-                job["task"], job.get("data"), job.get("args"), job.get("kwargs"), {},
-                job.get("unique"), job.get("priority"), job.get("background", background),
-            ))
-        self._client.submit_jobs(requests, timeout=self._timeout(poll_timeout))
-        results = []
-        for request, raw in zip(requests, raws):
-            try:
-                results.append(self._outcome(request, raw=raw))
-            except Exception as exc:
-                results.append(exc)
-        if not return_exceptions:
-            for result in results:
-                if isinstance(result, Exception):
-                    result.results = results
-                    raise result
+        _check_retries(max_retries)
+        entries = _batch_entries(jobs, argument_lists)
+        raws = [entry.get("data") is not None for entry in entries]
+        requests = [
+            self._request(entry["task"], entry.get("data"), entry.get("args"), entry.get("kwargs"), {},
+                          entry.get("unique"), entry.get("priority", priority), entry.get("background", background))
+            for entry in entries
+        ]
+        if self.settings.always_eager:
+            results = _gather(lambda request, raw: self._run_eagerly(request, raw=raw, wait=wait_until_complete),
+                              requests, raws)
+        else:
+            self._submit_batch(requests, [entry.get("max_retries", max_retries) for entry in entries],
+                               wait_until_complete, self._timeout(poll_timeout))
+            results = _gather(lambda request, raw: self._batch_outcome(request, raw, wait_until_complete),
+                              requests, raws)
+        failures = [result for result in results if isinstance(result, Exception)]
+        if failures and not return_exceptions:
+            failures[0].results = results
+            raise failures[0]
         return results
+
+    def _submit_batch(self, requests: list[JobRequest], retries: list[int], wait: bool, timeout: float | None) -> None:
+        """Submit pipelined; then resubmit, together, the jobs that failed and have retries left."""
+        pending = range(len(requests))
+        while pending:
+            self._client.submit_jobs([requests[index] for index in pending], wait=wait, timeout=timeout)
+            pending = [index for index in pending if wait and retries[index] and self._retryable(requests[index])]
+            for index in pending:
+                retries[index] -= 1
+                requests[index] = _fresh(requests[index])
+
+    def _batch_outcome(self, request: JobRequest, raw: bool, waited: bool) -> Any:
+        if not waited and request.error is None:
+            return request.handle
+        return self._outcome(request, raw=raw)
 
     def get_job_status(self, handle: JobHandle | str, *, timeout: float | None = 10.0) -> JobStatus:
         """Progress of a job by its handle (or `str(handle)`), from the server that took it."""
@@ -139,12 +216,16 @@ class GearmanClient:
             if kwargs is not None and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
             payload = self.codec.encode_request(args or (), {**task_kwargs, **(kwargs or {})})
-        return JobRequest(self.function_name(task), payload, unique or b"", priority, bool(background))
+        named_unique = b"" if isinstance(unique, bool) else unique or b""
+        request = JobRequest(self.function_name(task), payload, named_unique, priority, bool(background))
+        if unique is True:  # the arguments are the id: identical submissions in flight run once
+            request.unique = hashlib.blake2b(request.data, digest_size=20).hexdigest().encode()
+        return request
 
     def _timeout(self, poll_timeout: float | None) -> float | None:
         return poll_timeout if poll_timeout is not None else self.settings.default_timeout
 
-    def _run_eagerly(self, request: JobRequest, *, raw: bool) -> Any:
+    def _run_eagerly(self, request: JobRequest, *, raw: bool, wait: bool) -> Any:
         """GEARMAN_ALWAYS_EAGER: run here, through the same encoding a worker would see."""
         from .registry import discover
         from .tasks import get_task
@@ -161,10 +242,8 @@ class GearmanClient:
         try:
             request.result = execute(task, request.data, self.codec, job)
         except Exception as exc:
-            raise GearmanJobFailed(
-                name, str(exc), exception_type=type(exc).__qualname__, traceback="".join(format_exception(exc))
-            ) from exc
-        if request.background:
+            raise _job_failed(name, encode_failure(exc), handle=str(job.handle_object)) from exc
+        if request.background or not wait:
             return job.handle_object
         return request.result if raw else self.codec.decode_result(request.result)
 
@@ -176,20 +255,92 @@ class GearmanClient:
         try:
             outcome = request.outcome()
         except GearmanJobFailed as failed:
-            report = decode_failure(failed.exception_data if failed.exception_data is not None else (
-                failed.warnings[-1] if failed.warnings else None))
-            raise GearmanJobFailed(
-                failed.task,
-                report["message"],
-                exception_type=report["type"],
-                traceback=report["traceback"],
-                handle=failed.handle,
-                exception_data=failed.exception_data,
-                warnings=failed.warnings,
-            ) from None
+            report = failed.exception_data if failed.exception_data is not None else (
+                failed.warnings[-1] if failed.warnings else None)
+            raise _job_failed(failed.task, report, handle=failed.handle,
+                              exception_data=failed.exception_data, warnings=failed.warnings) from None
         if request.background or raw:
             return outcome
         return self.codec.decode_result(outcome)
+
+
+def _job_failed(task: str, report: bytes | None, **details) -> GearmanJobFailed:
+    """GearmanJobFailed carrying the remote error described by a worker's failure report."""
+    error = decode_failure(report)
+    return GearmanJobFailed(task, error["message"], exception_type=error["type"], traceback=error["traceback"],
+                            **details)
+
+
+#: The keys a job dict of submit_multiple_jobs may have.
+BATCH_JOB_KEYS = frozenset({"task", "data", "args", "kwargs", "unique", "priority", "background", "max_retries"})
+
+
+def _batch_entries(jobs, argument_lists) -> list[Mapping]:
+    """submit_multiple_jobs' two forms as job dicts, checked before anything is sent."""
+    if isinstance(jobs, (str, Task)):
+        if argument_lists is None:
+            raise TypeError("submit_multiple_jobs(task, argument_lists) needs a list of argument lists, one per job")
+        if isinstance(argument_lists, (str, bytes, Mapping)) or not isinstance(argument_lists, Iterable):
+            raise TypeError(f"argument_lists must be a list of argument lists, not {type(argument_lists).__name__}")
+        return [_call_entry(jobs, arguments, number) for number, arguments in enumerate(argument_lists, 1)]
+    if argument_lists is not None:
+        raise TypeError("argument_lists goes with a single task: submit_multiple_jobs(task, [[...], ...]); "
+                        "job dicts carry their own 'args' and 'kwargs'")
+    if isinstance(jobs, (bytes, Mapping)) or not isinstance(jobs, Iterable):
+        raise TypeError(f"jobs must be a list of job dicts, or a task name, not {type(jobs).__name__}")
+    return [_job_entry(job, number) for number, job in enumerate(jobs, 1)]
+
+
+def _job_entry(job, number: int) -> Mapping:
+    if not isinstance(job, Mapping):
+        raise TypeError(f"job #{number} must be a dict with a 'task' and submit_job's keywords, "
+                        f"not {type(job).__name__}")
+    keys = sorted(map(str, job))
+    if "task" not in job:
+        raise TypeError(f"job #{number} has no 'task' (its keys: {keys})")
+    batch_wide = sorted({"wait_until_complete", "poll_timeout"} & set(job))
+    if batch_wide:
+        raise TypeError(f"job #{number} sets {' and '.join(batch_wide)}, which the whole batch shares: "
+                        "pass it to submit_multiple_jobs()")
+    unknown = sorted(map(str, set(job) - BATCH_JOB_KEYS))
+    if unknown:
+        raise TypeError(f"job #{number} has unknown keys {unknown}: task arguments go in 'args' and 'kwargs'; "
+                        f"a job's keys are {sorted(BATCH_JOB_KEYS)}")
+    if "max_retries" in job:
+        _check_retries(job["max_retries"])
+    return job
+
+
+def _call_entry(task: str | Task, arguments, number: int) -> Mapping:
+    if isinstance(arguments, (str, bytes, bytearray, Mapping)) or not isinstance(arguments, Iterable):
+        raise TypeError(
+            f"argument list #{number} must be a list or tuple of positional arguments, not "
+            f"{type(arguments).__name__} (one argument per job: [[value] for value in values]; "
+            "keyword arguments: use job dicts)"
+        )
+    arguments = list(arguments)
+    if isinstance(task, Task) and task.raw:
+        if len(arguments) != 1:
+            raise TypeError(f"raw task {task.name} takes exactly one bytes or str argument; "
+                            f"argument list #{number} has {len(arguments)}")
+        return {"task": task, "data": arguments[0]}
+    return {"task": task, "args": arguments}
+
+
+def _gather(outcome, requests: list[JobRequest], raws: list[bool]) -> list[Any]:
+    """Each job's outcome, or the GearmanError it ended with, in order."""
+    results = []
+    for request, raw in zip(requests, raws, strict=True):
+        try:
+            results.append(outcome(request, raw))
+        except GearmanError as exc:
+            results.append(exc)
+    return results
+
+
+def _check_retries(max_retries) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
 
 
 def _fresh(request: JobRequest) -> JobRequest:
@@ -201,21 +352,10 @@ _default_client: GearmanClient | None = None
 
 
 def default_client() -> GearmanClient:
-    """The shared client used by `Task.submit*`, rebuilt when GEARMAN_* settings change."""
+    """The shared client used by `Task.submit*` (it follows settings changes itself)."""
     global _default_client
-    client = _default_client
-    if client is None:
+    if _default_client is None:
         with _default_lock:
             if _default_client is None:
                 _default_client = GearmanClient()
-            client = _default_client
-    return client
-
-
-def _reset_default_client(setting: str, **kwargs) -> None:
-    global _default_client
-    if setting.startswith("GEARMAN_"):
-        _default_client = None
-
-
-setting_changed.connect(_reset_default_client)
+    return _default_client

@@ -1,0 +1,302 @@
+"""GearmanClient.submit_job and Task.submit* against real gearmand and real workers."""
+
+import inspect
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import wait_for
+from django.db import transaction
+from gearman_helpers import PROBE_ENV, queued_jobs, registered_functions
+from gearman_probe.gearman_workers.probe import raise_probe_error, record
+from shop.gearman_workers.worker import add, echo, fail, reverse, wait_for_file
+
+import django_gearman
+from django_gearman import (
+    GearmanClient,
+    GearmanJobFailed,
+    GearmanServerUnavailable,
+    GearmanTimeout,
+    JobHandle,
+    PayloadError,
+)
+from django_gearman.testing import free_port
+
+pytest_plugins = ["gearman_support"]
+
+
+def start_probe_worker(start_worker, server):
+    return start_worker("-a", "gearman_probe", "-n", "probe", servers=[server], env=PROBE_ENV)
+
+
+def test_submit_job_has_exactly_the_specs_signature():
+    assert str(inspect.signature(GearmanClient.submit_job)) == (
+        "(self, task: 'str | Task', data: 'bytes | str | None' = None, *, args: 'Iterable | None' = None, "
+        "kwargs: 'Mapping | None' = None, unique: 'str | bytes | None' = None, priority: 'str | None' = None, "
+        "background: 'bool' = False, wait_until_complete: 'bool' = True, max_retries: 'int' = 0, "
+        "poll_timeout: 'float | None' = None, **task_kwargs) -> 'Any'"
+    )
+
+
+def test_every_public_name_is_importable_from_the_package():
+    for name in ("GearmanClient", "GearmanError", "GearmanJobFailed", "GearmanServerUnavailable", "GearmanTimeout",
+                 "PayloadError", "ProtocolError", "JobHandle", "JobStatus", "Task", "gearman_task"):
+        assert name in django_gearman.__all__
+        assert getattr(django_gearman, name).__name__ == name
+    for error in ("GearmanJobFailed", "GearmanServerUnavailable", "GearmanTimeout", "PayloadError", "ProtocolError"):
+        assert issubclass(getattr(django_gearman, error), django_gearman.GearmanError)
+
+
+# -- arguments and the reserved keywords -------------------------------------------
+
+
+def test_positional_keyword_and_loose_keyword_arguments(shop_worker):
+    client = GearmanClient()
+    assert client.submit_job("shop.worker.add", args=[2, 3]) == 5
+    assert client.submit_job("shop.worker.add", a=2, b=3) == 5
+    assert client.submit_job(add, args=(2,), kwargs={"b": 3}) == 5
+    assert add.submit(2, b=3) == 5
+
+
+def test_reserved_names_go_to_gearman_and_kwargs_go_to_the_task(shop_worker):
+    """seeds/002: a task whose parameters are named like submit_job's keywords."""
+    client = GearmanClient()
+    assert client.submit_job(echo, kwargs={"background": True, "unique": False}) == {
+        "args": (), "kwargs": {"background": True, "unique": False}}
+    assert client.submit_job(echo, args=[True, False]) == {"args": (True, False), "kwargs": {}}
+    every_reserved_name = {"data": 1, "args": 2, "kwargs": 3, "unique": 4, "priority": 5, "background": 6,
+                           "wait_until_complete": 7, "max_retries": 8, "poll_timeout": 9}
+    assert client.submit_job(echo, kwargs=every_reserved_name, priority="high", unique="reserved-1",
+                             poll_timeout=30, max_retries=1) == {"args": (), "kwargs": every_reserved_name}
+
+
+def test_explicit_kwargs_win_over_loose_keywords(shop_worker):
+    assert GearmanClient().submit_job(echo, x=1, y=2, kwargs={"y": 3}) == {"args": (), "kwargs": {"x": 1, "y": 3}}
+
+
+def test_seed_002_background_call_gives_gearman_true_and_the_task_false(gearman_settings, start_worker, tmp_path):
+    start_probe_worker(start_worker, gearman_settings)
+    path = tmp_path / "received.json"
+    handle = GearmanClient().submit_job(
+        record, background=True, unique=True, kwargs={"path": str(path), "background": False, "unique": False}
+    )
+    assert isinstance(handle, JobHandle)  # Gearman got background=True
+    wait_for(path.exists, message="the background job to run")
+    assert json.loads(path.read_text()) == {"args": [], "kwargs": {"background": False, "unique": False}}
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda client: client.submit_job(add, b"data", args=[1]), TypeError, "cannot be combined with args"),
+    (lambda client: client.submit_job(add, {"a": 1}), TypeError, "data= must be bytes or str, not dict"),
+    (lambda client: client.submit_job(add, args="12"), TypeError, "args= must be a list or tuple"),
+    (lambda client: client.submit_job(add, kwargs=[("a", 1)]), TypeError, "kwargs= must be a dict, not list"),
+    (lambda client: client.submit_job(add, args=[1, 2], priority="urgent"), ValueError, "invalid priority 'urgent'"),
+    (lambda client: client.submit_job(add, args=[1, 2], max_retries=-1), ValueError, "max_retries must be"),
+    (lambda client: client.submit_job(None), TypeError, "task must be a task name or a Task"),
+    (lambda client: reverse.submit(b"a", b"b"), TypeError, "raw task shop.worker.reverse takes exactly one"),
+])
+def test_bad_calls_fail_before_anything_is_sent(settings, call, error, message):
+    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]  # nothing listens: the error must come first
+    with pytest.raises(error, match=message):
+        call(GearmanClient())
+
+
+# -- results ---------------------------------------------------------------------
+
+
+def test_raw_data_is_sent_verbatim_and_the_raw_reply_returned(shop_worker):
+    client = GearmanClient()
+    assert client.submit_job("shop.worker.reverse", data=b"\x00\xffbytes") == b"setyb\xff\x00"
+    assert client.submit_job("shop.worker.reverse", data="text") == b"txet"  # str is sent as UTF-8
+    assert reverse.submit(b"abc") == b"cba"
+
+
+def test_background_returns_a_job_handle_from_the_server_that_took_it(shop_worker):
+    handle = add.submit_background(2, 3)
+    assert isinstance(handle, JobHandle)
+    assert handle.server == shop_worker.servers[0]
+    assert JobHandle.from_string(str(handle)) == handle
+
+
+def test_not_waiting_for_a_foreground_job_returns_its_handle(shop_worker):
+    handle = GearmanClient().submit_job(add, args=[2, 3], wait_until_complete=False)
+    assert isinstance(handle, JobHandle) and handle.server == shop_worker.servers[0]
+
+
+def test_a_task_that_raises_raises_gearman_job_failed_with_the_remote_details(shop_worker):
+    with pytest.raises(GearmanJobFailed) as failed:
+        fail.submit("out of stock")
+    error = failed.value
+    assert str(error) == "job 'shop.worker.fail' failed: ValueError: out of stock"
+    assert (error.task, error.exception_type, error.message) == ("shop.worker.fail", "ValueError", "out of stock")
+    assert error.traceback.startswith("Traceback (most recent call last):")
+    assert "shop/gearman_workers/worker.py" in error.traceback and "raise ValueError(message)" in error.traceback
+    assert error.handle.endswith("@" + shop_worker.servers[0])
+    assert add.submit(1, 1) == 2  # the worker went on
+
+
+def test_a_projects_own_exception_class_arrives_by_its_dotted_name(gearman_settings, start_worker):
+    start_probe_worker(start_worker, gearman_settings)
+    with pytest.raises(GearmanJobFailed) as failed:
+        raise_probe_error.submit("disk full")
+    assert failed.value.exception_type == "gearman_probe.gearman_workers.probe.ProbeError"
+    assert failed.value.message == "disk full"
+
+
+# -- jobs that do not complete never return None -------------------------------------
+
+
+def test_a_timeout_raises_and_the_late_reply_is_not_taken_for_the_next(gearman_settings, start_worker, tmp_path):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
+    release = tmp_path / "release"
+    client = GearmanClient()
+    with pytest.raises(GearmanTimeout, match=r"job 'shop.worker.wait_for_file' did not finish within 0.3 s"):
+        client.submit_job(wait_for_file, args=[str(release)], poll_timeout=0.3)
+    release.write_text("late")
+    assert client.submit_job(wait_for_file, args=[str(release)]) == "late"
+    assert client.submit_job(add, args=[2, 2]) == 4
+
+
+def test_gearman_default_timeout_applies_to_foreground_jobs(gearman_settings, start_worker, settings, tmp_path):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
+    settings.GEARMAN_DEFAULT_TIMEOUT = 0.3
+    with pytest.raises(GearmanTimeout):
+        wait_for_file.submit(str(tmp_path / "never"))
+    (tmp_path / "never").write_text("")
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_no_reachable_server_raises_server_unavailable(settings, max_retries):
+    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    with pytest.raises(GearmanServerUnavailable, match="cannot connect to gearmand at 127.0.0.1"):
+        GearmanClient().submit_job(add, args=[1, 2], max_retries=max_retries)
+    with pytest.raises(GearmanServerUnavailable):
+        add.submit_background(1, 2)
+
+
+def test_gearmand_dying_during_a_job_raises_server_unavailable(gearman_settings, start_worker, tmp_path):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(wait_for_file.submit, str(tmp_path / "never"))
+        wait_for(lambda: queued_jobs(gearman_settings, "shop.worker.wait_for_file"), message="the job to start")
+        gearman_settings.kill()
+        with pytest.raises(GearmanServerUnavailable):
+            waiting.result(timeout=30)
+    (tmp_path / "never").write_text("")
+
+
+def test_a_foreign_worker_that_fails_without_a_reason_still_raises(gearman_settings, gearman_cli_worker):
+    gearman_cli_worker("foreign-fail", "false")
+    with pytest.raises(GearmanJobFailed) as failed:
+        GearmanClient().submit_job("foreign-fail", data=b"x")
+    assert (failed.value.exception_type, failed.value.message) == (None, "")
+    assert str(failed.value) == "job 'foreign-fail' failed"
+
+
+def test_a_django_client_calls_a_foreign_worker_with_raw_data(gearman_settings, gearman_cli_worker):
+    gearman_cli_worker("foreign-upper", "tr", "a-z", "A-Z")
+    assert GearmanClient().submit_job("foreign-upper", data=b"abc") == b"ABC"
+
+
+def test_a_reply_that_is_not_json_is_a_payload_error_not_a_value(gearman_settings, gearman_cli_worker):
+    gearman_cli_worker("foreign-text", "echo", "not json")
+    with pytest.raises(PayloadError, match="payload is not valid JSON"):
+        GearmanClient().submit_job("foreign-text", args=["abc"])
+
+
+def test_a_task_returning_none_is_the_only_none(gearman_settings, start_worker):
+    start_probe_worker(start_worker, gearman_settings)
+    assert GearmanClient().submit_job("gearman_probe.probe.nothing") is None
+
+
+# -- unique ------------------------------------------------------------------------
+
+
+def test_unique_jobs_in_flight_are_coalesced_by_gearmand(gearman_settings):
+    """No worker serves "nobody-serves-this", so gearmand keeps every distinct job queued."""
+    client = GearmanClient()
+    for _ in range(3):
+        client.submit_job("nobody-serves-this", args=[1], unique=True, background=True)
+    assert queued_jobs(gearman_settings, "nobody-serves-this") == 1
+    client.submit_job("nobody-serves-this", args=[2], unique=True, background=True)
+    client.submit_job("nobody-serves-this", args=[1], unique="my-id", background=True)
+    client.submit_job("nobody-serves-this", args=[3], unique="my-id", background=True)
+    assert queued_jobs(gearman_settings, "nobody-serves-this") == 3
+
+
+# -- GEARMAN_TASK_PREFIX --------------------------------------------------------------
+
+
+def test_the_prefix_namespaces_function_names_on_the_wire(gearman_settings, start_worker, settings):
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env={"GEARMAN_TASK_PREFIX": "staging."})
+    functions = registered_functions(gearman_settings)
+    assert "staging.shop.worker.add" in functions and "shop.worker.add" not in functions
+    settings.GEARMAN_TASK_PREFIX = "staging."
+    assert add.name == "shop.worker.add"
+    assert add.submit(2, 3) == 5
+    assert GearmanClient().submit_job("shop.worker.add", args=[2, 3]) == 5
+
+
+# -- submit_on_commit ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_on_commit_submits_after_the_commit_and_never_after_a_rollback(gearman_settings, start_worker,
+                                                                             tmp_path):
+    committed, rolled_back = tmp_path / "committed.json", tmp_path / "rolled-back.json"
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            record.submit_on_commit(str(rolled_back), "rolled back")
+            raise RuntimeError("rollback")
+    with transaction.atomic():
+        record.submit_on_commit(str(committed), "committed", order=1)
+        assert queued_jobs(gearman_settings, record.name) == 0  # not before the commit
+    assert queued_jobs(gearman_settings, record.name) == 1  # only the committed one
+
+    start_probe_worker(start_worker, gearman_settings)
+    wait_for(committed.exists, message="the committed job to run")
+    assert json.loads(committed.read_text()) == {"args": ["committed"], "kwargs": {"order": 1}}
+    assert not rolled_back.exists()
+
+
+# -- GEARMAN_ALWAYS_EAGER ------------------------------------------------------------
+
+
+@pytest.fixture
+def eager(settings):
+    """Tasks run in this process; the servers point where nothing listens, so nothing can reach gearmand."""
+    settings.GEARMAN_ALWAYS_EAGER = True
+    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]
+    return settings
+
+
+def test_eager_runs_the_task_here_through_the_same_serialization(eager):
+    assert add.submit(2, 3) == 5
+    assert GearmanClient().submit_job("shop.worker.echo", args=[(1, 2)], when=None) == {
+        "args": ((1, 2),), "kwargs": {"when": None}}
+    with pytest.raises(TypeError, match="cannot send a builtins.set"):
+        echo.submit({1})
+    assert reverse.submit(b"abc") == b"cba"
+
+
+def test_eager_failures_look_like_a_workers(eager):
+    with pytest.raises(GearmanJobFailed) as failed:
+        fail.submit("eager boom")
+    assert (failed.value.exception_type, failed.value.message) == ("ValueError", "eager boom")
+    assert "raise ValueError(message)" in failed.value.traceback
+    with pytest.raises(GearmanJobFailed, match="no task named 'nope' is defined in this process"):
+        GearmanClient().submit_job("nope")
+
+
+def test_eager_background_jobs_run_at_once_and_return_a_handle(eager, tmp_path):
+    path = tmp_path / "eager.json"
+    handle = record.submit_background(str(path), 1)
+    assert isinstance(handle, JobHandle) and handle.server == "eager"
+    assert json.loads(path.read_text()) == {"args": [1], "kwargs": {}}
+    assert GearmanClient().get_job_status(handle).known is False
+
+
+def test_eager_honours_prefix_and_signing(eager):
+    eager.GEARMAN_TASK_PREFIX = "staging."
+    eager.GEARMAN_SIGNING_KEY = "secret"
+    assert GearmanClient().submit_job("shop.worker.add", args=[2, 3]) == 5
