@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -142,3 +144,12 @@ def test_encode_refuses_what_gearmand_would_misread(kind, args, fault):
 def test_nul_in_the_last_argument_is_allowed():
     packet = encode(PacketType.SUBMIT_JOB, b"f", b"u", b"\0a\0")
     assert Parser(REQ).feed(packet) == [(PacketType.SUBMIT_JOB, (b"f", b"u", b"\0a\0"))]
+
+
+def test_protocol_package_and_fixture_plugin_do_not_import_django():
+    """The protocol core could be published on its own; the pytest plugin serves any project."""
+    check = (
+        "import sys, django_gearman.protocol, django_gearman.testing; "
+        "sys.exit(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", check], timeout=30).returncode == 0

@@ -128,16 +128,18 @@ def test_prefetch_keeps_that_many_jobs_assigned(gearmand, run_worker, prefetch):
 
 
 def test_stopping_returns_prefetched_jobs_to_gearmand(gearmand, run_worker):
-    release = threading.Event()
+    in_hand, release = threading.Event(), threading.Event()
     first, second = [], []
 
     def blocked(job):
+        in_hand.set()
         release.wait(10)
         first.append(job.data)
 
     queue_background(gearmand, "jobs", 6)
     first_worker = run_worker([gearmand], {"jobs": blocked}, prefetch=4)
     wait_for(lambda: function_status(gearmand, "jobs").running == 4, message="four assigned jobs")
+    in_hand.wait(10)
     first_worker.worker.stop()
     release.set()
     first_worker.stop()
@@ -218,7 +220,9 @@ def test_nothing_can_be_sent_after_a_job_finished(client, gearmand, run_worker):
 
     run_worker([gearmand], {"twice": twice})
     assert client.submit_job("twice", b"", timeout=10) == b"first"
-    assert errors and "already finished" in errors[0]
+    # The client may hear WORK_COMPLETE before the callback gets further.
+    wait_for(lambda: errors, message="the refused send")
+    assert "already finished" in errors[0]
 
 
 # -- several servers and reconnects ------------------------------------------------
