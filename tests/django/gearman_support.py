@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from conftest import WorkerProcess, manage_py_env, wait_for
-from gearman_helpers import point_settings_at, registered_functions
+from gearman_helpers import APPS_DIR, point_settings_at, registered_functions
 
 from django_gearman import tasks
 from django_gearman.testing import GearmandFactory
@@ -47,14 +47,16 @@ def shop_worker(module_shop_worker, module_gearmand, settings):
 
 @pytest.fixture
 def isolated_tasks():
-    """Forget the tasks and modules a test imported (throwaway apps stay out of other tests)."""
+    """Forget the tasks a test defined and the test-app modules it imported, so that
+    throwaway apps stay out of other tests (and can be imported afresh by the next)."""
     known_tasks = dict(tasks._tasks)
     known_modules = set(sys.modules)
     yield
     tasks._tasks.clear()
     tasks._tasks.update(known_tasks)
     for name in set(sys.modules) - known_modules:
-        del sys.modules[name]
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(APPS_DIR)):
+            del sys.modules[name]
 
 
 @pytest.fixture
