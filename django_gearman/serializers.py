@@ -146,6 +146,11 @@ def unsign(payload: bytes, key: str | bytes) -> bytes:
     return body
 
 
+def _looks_signed(payload: bytes) -> bool:
+    signature, separator, _ = payload.partition(b":")
+    return bool(separator) and len(signature) == SIGNATURE_LENGTH and all(c in b"0123456789abcdef" for c in signature)
+
+
 def _mac(body: bytes, key: str | bytes) -> str:
     return hmac.new(key.encode() if isinstance(key, str) else key, body, hashlib.sha256).hexdigest()
 
@@ -167,8 +172,14 @@ class Codec:
         return sign(body, self.signing_key) if self.signing_key else body
 
     def _open(self, payload: bytes) -> Any:
-        body = unsign(payload, self.signing_key) if self.signing_key else payload
-        return self.serializer.loads(body)
+        if self.signing_key:
+            return self.serializer.loads(unsign(payload, self.signing_key))
+        try:
+            return self.serializer.loads(payload)
+        except PayloadError:
+            if _looks_signed(payload):
+                raise PayloadError("payload is signed, but GEARMAN_SIGNING_KEY is not set on this side") from None
+            raise
 
     def encode_request(self, args, kwargs) -> bytes:
         return self._seal({"args": list(args), "kwargs": dict(kwargs)})

@@ -179,6 +179,12 @@ def test_a_signing_worker_rejects_unsigned_and_tampered_jobs_and_goes_on(gearman
     assert whoami.submit() == worker.pid  # the same process, still serving
 
 
+def test_a_worker_without_the_key_says_the_job_is_signed(shop_worker, settings):
+    settings.GEARMAN_SIGNING_KEY = KEY
+    with pytest.raises(GearmanJobFailed, match="payload is signed, but GEARMAN_SIGNING_KEY is not set on this side"):
+        add.submit(2, 3)
+
+
 def test_raw_tasks_are_never_signed(gearman_settings, start_worker, settings):
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env={"GEARMAN_SIGNING_KEY": KEY})
     settings.GEARMAN_SIGNING_KEY = KEY
