@@ -21,6 +21,7 @@ HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response 
 TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")
 WORKER_COLUMNS = ("Worker IP", "Registered Tasks", "Client ID", "File Descriptor")
 LISTING_COLUMNS = ("App", "Worker", "Queue", "Gearman Function")
+LEFT_ALIGNED = {"Task Name", "Registered Tasks", "Client ID", "Gearman Function"}
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,8 @@ def render_json(reports: list[ServerReport], *, indent: int | None = 2) -> str:
 
 def _table(columns, rows) -> str:
     table = PrettyTable(columns)
-    for column in ("Task Name", "Registered Tasks", "Client ID"):
-        if column in columns:
-            table.align[column] = "l"
+    for column in LEFT_ALIGNED.intersection(columns):
+        table.align[column] = "l"
     table.add_rows(rows)
     return table.get_string()
 
