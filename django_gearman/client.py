@@ -204,6 +204,7 @@ class GearmanClient:
         return self.settings.task_prefix + name
 
     def _request(self, task, data, args, kwargs, task_kwargs, unique, priority, background) -> JobRequest:
+        function = self.function_name(task)
         if data is not None:
             if args is not None or kwargs is not None or task_kwargs:
                 raise TypeError("data= sends raw bytes; it cannot be combined with args, kwargs or task keywords")
@@ -215,9 +216,9 @@ class GearmanClient:
                 raise TypeError(f"args= must be a list or tuple of positional arguments, not {type(args).__name__}")
             if kwargs is not None and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
-            payload = self.codec.encode_request(args or (), {**task_kwargs, **(kwargs or {})})
+            payload = self.codec.encode_request(function, args or (), {**task_kwargs, **(kwargs or {})})
         named_unique = b"" if isinstance(unique, bool) else unique or b""
-        request = JobRequest(self.function_name(task), payload, named_unique, priority, bool(background))
+        request = JobRequest(function, payload, named_unique, priority, bool(background))
         if unique is True:  # the arguments are the id: identical submissions in flight run once
             request.unique = hashlib.blake2b(request.data, digest_size=20).hexdigest().encode()
         return request
@@ -245,7 +246,7 @@ class GearmanClient:
             raise _job_failed(name, encode_failure(exc), handle=str(job.handle_object)) from exc
         if request.background or not wait:
             return job.handle_object
-        return request.result if raw else self.codec.decode_result(request.result)
+        return request.result if raw else self.codec.decode_result(request.function, request.result)
 
     @staticmethod
     def _retryable(request: JobRequest) -> bool:
@@ -261,7 +262,7 @@ class GearmanClient:
                               exception_data=failed.exception_data, warnings=failed.warnings) from None
         if request.background or raw:
             return outcome
-        return self.codec.decode_result(outcome)
+        return self.codec.decode_result(request.function, outcome)
 
 
 def _job_failed(task: str, report: bytes | None, **details) -> GearmanJobFailed:

@@ -131,18 +131,23 @@ def get_serializer(name: str):
 SIGNATURE_LENGTH = 64  # hex digits of an HMAC-SHA256
 
 
-def sign(body: bytes, key: str | bytes) -> bytes:
-    """`<hex HMAC-SHA256 of body>:` + body."""
-    return _mac(body, key).encode("ascii") + b":" + body
+def sign(body: bytes, key: str | bytes, function: str | bytes) -> bytes:
+    """`<hex HMAC-SHA256 of function NUL body>:` + body.
+
+    The Gearman function name is signed with the body, so a signed job
+    cannot be replayed to another task."""
+    return _mac(body, key, function).encode("ascii") + b":" + body
 
 
-def unsign(payload: bytes, key: str | bytes) -> bytes:
-    """The body of a signed payload; PayloadError if unsigned or tampered with."""
+def unsign(payload: bytes, key: str | bytes, function: str | bytes) -> bytes:
+    """The body of a payload signed for `function`; PayloadError if unsigned or tampered with."""
     signature, separator, body = payload.partition(b":")
     if not separator or len(signature) != SIGNATURE_LENGTH:
         raise PayloadError("payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads")
-    if not hmac.compare_digest(signature, _mac(body, key).encode("ascii")):
-        raise PayloadError("payload signature does not match: it was tampered with or signed with another key")
+    if not hmac.compare_digest(signature, _mac(body, key, function).encode("ascii")):
+        raise PayloadError(
+            "payload signature does not match: it was tampered with, signed with another key or for another task"
+        )
     return body
 
 
@@ -151,15 +156,24 @@ def _looks_signed(payload: bytes) -> bool:
     return bool(separator) and len(signature) == SIGNATURE_LENGTH and all(c in b"0123456789abcdef" for c in signature)
 
 
-def _mac(body: bytes, key: str | bytes) -> str:
-    return hmac.new(key.encode() if isinstance(key, str) else key, body, hashlib.sha256).hexdigest()
+def _mac(body: bytes, key: str | bytes, function: str | bytes) -> str:
+    message = _utf8(function) + b"\0" + body
+    return hmac.new(_utf8(key), message, hashlib.sha256).hexdigest()
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text
 
 
 # -- envelopes ---------------------------------------------------------------
 
 
 class Codec:
-    """Encodes requests and replies for one (serializer, signing key) configuration."""
+    """Encodes requests and replies for one (serializer, signing key) configuration.
+
+    `function` is the Gearman function name the job runs under (prefix
+    included); signatures cover it.
+    """
 
     def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None):
         if serializer == "pickle" and not signing_key:
@@ -167,13 +181,13 @@ class Codec:
         self.serializer = get_serializer(serializer)
         self.signing_key = signing_key
 
-    def _seal(self, value: Any) -> bytes:
+    def _seal(self, function: str | bytes, value: Any) -> bytes:
         body = self.serializer.dumps(value)
-        return sign(body, self.signing_key) if self.signing_key else body
+        return sign(body, self.signing_key, function) if self.signing_key else body
 
-    def _open(self, payload: bytes) -> Any:
+    def _open(self, function: str | bytes, payload: bytes) -> Any:
         if self.signing_key:
-            return self.serializer.loads(unsign(payload, self.signing_key))
+            return self.serializer.loads(unsign(payload, self.signing_key, function))
         try:
             return self.serializer.loads(payload)
         except PayloadError:
@@ -181,11 +195,11 @@ class Codec:
                 raise PayloadError("payload is signed, but GEARMAN_SIGNING_KEY is not set on this side") from None
             raise
 
-    def encode_request(self, args, kwargs) -> bytes:
-        return self._seal({"args": list(args), "kwargs": dict(kwargs)})
+    def encode_request(self, function: str | bytes, args, kwargs) -> bytes:
+        return self._seal(function, {"args": list(args), "kwargs": dict(kwargs)})
 
-    def decode_request(self, payload: bytes) -> tuple[list, dict]:
-        request = self._open(payload)
+    def decode_request(self, function: str | bytes, payload: bytes) -> tuple[list, dict]:
+        request = self._open(function, payload)
         if not isinstance(request, dict) or set(request) - {"args", "kwargs"}:
             raise PayloadError(f'request must be {{"args": [...], "kwargs": {{...}}}}, got {_preview(request)}')
         args, kwargs = request.get("args", []), request.get("kwargs", {})
@@ -193,11 +207,11 @@ class Codec:
             raise PayloadError(f'"args" must be a list and "kwargs" an object, got {_preview(request)}')
         return list(args), kwargs
 
-    def encode_result(self, value: Any) -> bytes:
-        return self._seal(value)
+    def encode_result(self, function: str | bytes, value: Any) -> bytes:
+        return self._seal(function, value)
 
-    def decode_result(self, payload: bytes) -> Any:
-        return self._open(payload)
+    def decode_result(self, function: str | bytes, payload: bytes) -> Any:
+        return self._open(function, payload)
 
 
 def encode_failure(exc: BaseException) -> bytes:

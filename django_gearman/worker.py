@@ -25,21 +25,21 @@ logger = logging.getLogger("django_gearman.worker")
 
 def execute(task: Task, payload: bytes, codec: Codec, job) -> bytes:
     """Decode a request, run the task, encode its result. Raises what the task raised."""
-    return encode_reply(task, codec, call_task(task, payload, codec, job))
+    return encode_reply(task, codec, job, call_task(task, payload, codec, job))
 
 
 def call_task(task: Task, payload: bytes, codec: Codec, job) -> Any:
     """Decode a request and run the task; returns its return value."""
     if task.raw:
         return task.func(payload, job=job) if task.takes_job else task.func(payload)
-    args, kwargs = codec.decode_request(payload)
+    args, kwargs = codec.decode_request(job.function, payload)
     if task.takes_job:
         kwargs["job"] = job
     return task.func(*args, **kwargs)
 
 
-def encode_reply(task: Task, codec: Codec, result: Any) -> bytes:
-    return _raw_reply(task, result) if task.raw else codec.encode_result(result)
+def encode_reply(task: Task, codec: Codec, job, result: Any) -> bytes:
+    return _raw_reply(task, result) if task.raw else codec.encode_result(job.function, result)
 
 
 class LocalJob:
@@ -120,7 +120,7 @@ class Worker:
             _send_hook("task_started", sender=task, job=job)
             try:
                 result = call_task(task, job.data, self.codec, job)
-                reply = encode_reply(task, self.codec, result)
+                reply = encode_reply(task, self.codec, job, result)
             except Exception as exc:
                 logger.exception("task %s (job %s) failed", task.name, job.handle.decode("latin-1"))
                 job.send_fail(encode_failure(exc))

@@ -19,6 +19,7 @@ from django_gearman.serializers import Codec, sign
 pytest_plugins = ["gearman_support"]
 
 KEY = "a long random secret shared by clients and workers"
+ADD = "shop.worker.add"  # the Gearman function name, which signatures cover
 
 SPECIAL_VALUES = [
     datetime.datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=datetime.timezone.utc),
@@ -55,26 +56,26 @@ def same_types(left, right) -> bool:
 
 
 def test_the_request_envelope_is_plain_json():
-    assert Codec().encode_request([2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
-    assert Codec().encode_request((), {}) == b'{"args":[],"kwargs":{}}'
+    assert Codec().encode_request(ADD, [2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
+    assert Codec().encode_request(ADD, (), {}) == b'{"args":[],"kwargs":{}}'
 
 
 def test_plain_json_values_stay_plain():
     value = {"text": "ünï", "list": [1, 2.5, None, True, False], "object": {"a": {}}}
-    assert Codec().encode_result(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert Codec().encode_result(ADD, value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @pytest.mark.parametrize("value", SPECIAL_VALUES, ids=repr)
 def test_python_types_come_back_as_themselves(value):
     codec = Codec()
-    assert same_types(value, codec.decode_result(codec.encode_result(value)))
-    args, kwargs = codec.decode_request(codec.encode_request([value], {"value": value}))
+    assert same_types(value, codec.decode_result(ADD, codec.encode_result(ADD, value)))
+    args, kwargs = codec.decode_request(ADD, codec.encode_request(ADD, [value], {"value": value}))
     assert same_types(value, args[0]) and same_types(value, kwargs["value"])
 
 
 def test_a_request_from_another_language_needs_only_plain_json():
-    assert Codec().decode_request(b'{"args":["x",{"y":[1]}]}') == (["x", {"y": [1]}], {})
-    assert Codec().decode_request(b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
+    assert Codec().decode_request(ADD, b'{"args":["x",{"y":[1]}]}') == (["x", {"y": [1]}], {})
+    assert Codec().decode_request(ADD, b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -85,7 +86,7 @@ def test_a_request_from_another_language_needs_only_plain_json():
 ])
 def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
     with pytest.raises((TypeError, ValueError), match=message):
-        Codec().encode_request([value], {})
+        Codec().encode_request(ADD, [value], {})
 
 
 @pytest.mark.parametrize(("payload", "message"), [
@@ -100,7 +101,7 @@ def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
 ])
 def test_malformed_requests_are_payload_errors(payload, message):
     with pytest.raises(PayloadError, match=message):
-        Codec().decode_request(payload)
+        Codec().decode_request(ADD, payload)
 
 
 def test_pickle_refuses_to_run_without_a_signing_key():
@@ -111,32 +112,36 @@ def test_pickle_refuses_to_run_without_a_signing_key():
 def test_pickle_carries_any_picklable_value():
     codec = Codec("pickle", KEY)
     value = {fractions.Fraction(1, 3), frozenset({"x"})}
-    assert codec.decode_result(codec.encode_result(value)) == value
+    assert codec.decode_result(ADD, codec.encode_result(ADD, value)) == value
 
 
 def test_a_serializer_class_by_dotted_path():
     codec = Codec("probe_serializers.HeaderedJSON")
-    assert codec.encode_request([1], {}) == b'probe-v1 {"args": [1], "kwargs": {}}'
-    assert codec.decode_result(b"probe-v1 [2]") == [2]
+    assert codec.encode_request(ADD, [1], {}) == b'probe-v1 {"args": [1], "kwargs": {}}'
+    assert codec.decode_result(ADD, b"probe-v1 [2]") == [2]
 
 
-def test_a_signed_payload_is_the_hex_hmac_sha256_a_colon_and_the_body():
+def test_a_signed_payload_is_the_hex_hmac_sha256_of_function_and_body_a_colon_and_the_body():
     body = b'{"args":[2,3],"kwargs":{}}'
-    expected = hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest().encode() + b":" + body
-    assert sign(body, KEY) == expected
-    assert Codec(signing_key=KEY).encode_request([2, 3], {}) == expected
-    assert Codec(signing_key=KEY).decode_request(expected) == ([2, 3], {})
+    signature = hmac.new(KEY.encode(), b"shop.worker.add\0" + body, hashlib.sha256).hexdigest().encode()
+    assert sign(body, KEY, ADD) == signature + b":" + body
+    assert Codec(signing_key=KEY).encode_request(ADD, [2, 3], {}) == signature + b":" + body
+    assert Codec(signing_key=KEY).decode_request(ADD, signature + b":" + body) == ([2, 3], {})
+
+
+SIGNED = sign(b'{"args":[2,3],"kwargs":{}}', KEY, ADD)
 
 
 @pytest.mark.parametrize(("payload", "message"), [
     (b'{"args":[2,3],"kwargs":{}}', "payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads"),
-    (sign(b'{"args":[2,3],"kwargs":{}}', KEY).replace(b"[2,3]", b"[2,4]"), "payload signature does not match"),
-    (sign(b'{"args":[2,3],"kwargs":{}}', "another key"), "payload signature does not match"),
+    (SIGNED.replace(b"[2,3]", b"[2,4]"), "payload signature does not match"),
+    (sign(b'{"args":[2,3],"kwargs":{}}', "another key", ADD), "payload signature does not match"),
+    (sign(b'{"args":[2,3],"kwargs":{}}', KEY, "shop.worker.fail"), "signed .* for another task"),
     (b"0" * 64 + b':{"args":[2,3],"kwargs":{}}', "payload signature does not match"),
 ])
-def test_unsigned_and_tampered_payloads_are_rejected(payload, message):
+def test_unsigned_tampered_and_misdirected_payloads_are_rejected(payload, message):
     with pytest.raises(PayloadError, match=message):
-        Codec(signing_key=KEY).decode_request(payload)
+        Codec(signing_key=KEY).decode_request(ADD, payload)
 
 
 # -- through real workers -------------------------------------------------------
@@ -168,11 +173,12 @@ def test_a_signing_worker_rejects_unsigned_and_tampered_jobs_and_goes_on(gearman
     assert unsigned.value.exception_type == "django_gearman.serializers.PayloadError"
     assert unsigned.value.message == "payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads"
 
-    tampered = sign(b'{"args":[2,3],"kwargs":{}}', KEY).replace(b"[2,3]", b"[2,4]")
     with pytest.raises(GearmanJobFailed, match="payload signature does not match: it was tampered with"):
-        client.submit_job(add, data=tampered)
+        client.submit_job(add, data=SIGNED.replace(b"[2,3]", b"[2,4]"))
     with pytest.raises(GearmanJobFailed, match="payload signature does not match"):
-        client.submit_job(add, data=sign(b'{"args":[2,3],"kwargs":{}}', "the wrong key"))
+        client.submit_job(add, data=sign(b'{"args":[2,3],"kwargs":{}}', "the wrong key", ADD))
+    with pytest.raises(GearmanJobFailed, match="payload signature does not match"):
+        client.submit_job("shop.worker.echo", data=SIGNED)  # a job signed for add, replayed to echo
     assert "PayloadError: payload signature does not match" in worker.output
 
     settings.GEARMAN_SIGNING_KEY = KEY

@@ -20,6 +20,7 @@ pytest_plugins = ["gearman_support"]
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "wire-format.md").read_text()
 UTC = datetime.timezone.utc
+ADD = "shop.worker.add"
 
 TABLE = [
     datetime.datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
@@ -40,24 +41,24 @@ TABLE = [
 
 @pytest.mark.parametrize("value", TABLE, ids=repr)
 def test_the_type_table_shows_what_the_codec_sends(value):
-    assert f"| `{Codec().encode_result(value).decode()}`" in DOC
+    assert f"| `{Codec().encode_result(ADD, value).decode()}`" in DOC
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [([2, 3], {}), (["media/a.png"], {"width": 300})])
 def test_the_request_examples_are_what_the_client_sends(args, kwargs):
-    assert f"\n{Codec().encode_request(args, kwargs).decode()}\n" in DOC
+    assert f"\n{Codec().encode_request(ADD, args, kwargs).decode()}\n" in DOC
 
 
 def test_the_reply_examples_decode_to_plain_values():
     lines = DOC.split("## Reply")[1].split("```")[1].strip().splitlines()
-    assert [Codec().decode_result(line.encode()) for line in lines] == [
+    assert [Codec().decode_result(ADD, line.encode()) for line in lines] == [
         5, "report for 2024-05-01", {"sent": 1, "to": ["a@b.c"]}, None]
 
 
 def test_the_signed_examples_are_what_the_codec_sends():
     codec = Codec(signing_key="secret")
-    assert f"\n{codec.encode_request([2, 3], {}).decode()}\n" in DOC
-    assert f"\n{codec.encode_result(5).decode()}\n" in DOC
+    assert f"\n{codec.encode_request(ADD, [2, 3], {}).decode()}\n" in DOC
+    assert f"\n{codec.encode_result(ADD, 5).decode()}\n" in DOC
 
 
 def test_the_failure_report_example_has_the_reports_shape():
@@ -110,5 +111,5 @@ def test_the_php_signing_example_calls_a_signing_worker(gearman_settings, start_
     assert forged.returncode == 1
     assert forged.stderr == (
         "django_gearman.serializers.PayloadError: payload signature does not match: "
-        "it was tampered with or signed with another key\n"
+        "it was tampered with, signed with another key or for another task\n"
     )
