@@ -19,14 +19,15 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .codec import SUBMIT_TYPES, Packet, PacketType, encode
+from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode
 from .connection import Connection, ServerAddress
 from .errors import GearmanError, GearmanJobFailed, GearmanServerUnavailable, GearmanTimeout
 
 logger = logging.getLogger("django_gearman.protocol.client")
 
 PRIORITIES = ("high", "normal", "low")
-_TERMINAL = (PacketType.WORK_COMPLETE, PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION)
+_TERMINAL = frozenset((PacketType.WORK_COMPLETE, PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION))
+_JOB_UPDATES = _TERMINAL | {PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS}
 _OPTION_EXCEPTIONS = encode(PacketType.OPTION_REQ, b"exceptions")
 
 
@@ -84,9 +85,13 @@ class JobRequest:
     abandoned: bool = False
 
     def __post_init__(self):
-        self.function = _as_bytes(self.function, "task name")
-        self.data = _as_bytes(self.data, "job data")
-        self.unique = _as_bytes(self.unique or b"", "unique id")
+        # `type() is bytes` first: this runs for every job of a batch.
+        if type(self.function) is not bytes:
+            self.function = _as_bytes(self.function, "task name")
+        if type(self.data) is not bytes:
+            self.data = _as_bytes(self.data, "job data")
+        if type(self.unique) is not bytes:
+            self.unique = _as_bytes(self.unique or b"", "unique id")
         if not self.function or b"\0" in self.function:
             raise ValueError(f"invalid task name {self.function!r}: must be non-empty, without NUL")
         if b"\0" in self.unique:
@@ -98,7 +103,9 @@ class JobRequest:
 
     @property
     def packet(self) -> bytes:
-        return encode(SUBMIT_TYPES[self.priority, self.background], self.function, self.unique, self.data)
+        # Function and unique id were checked for NULs already: skip encode()'s checks.
+        body = b"\0".join((self.function, self.unique, self.data))
+        return HEADER.pack(REQ, SUBMIT_TYPES[self.priority, self.background], len(body)) + body
 
     @property
     def finished(self) -> bool:
@@ -174,9 +181,7 @@ class _Channel:
 
     def dispatch(self, packet: Packet) -> None:
         kind, args = packet
-        if kind in _TERMINAL or kind in (PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS):
-            self._job_update(kind, args)
-        elif kind == PacketType.JOB_CREATED:
+        if kind == PacketType.JOB_CREATED:
             request = self._next_awaiting(kind)
             if not isinstance(request, JobRequest):
                 raise GearmanServerUnavailable(f"{self.server} answered out of order (JOB_CREATED)")
@@ -184,6 +189,8 @@ class _Channel:
             request.handle = JobHandle(handle, self.server)
             if not request.background and not request.abandoned:
                 self.jobs.setdefault(handle, []).append(request)
+        elif kind in _JOB_UPDATES:
+            self._job_update(kind, args)
         elif kind == PacketType.ERROR:
             code, text = (arg.decode("utf-8", "replace") for arg in args)
             error = GearmanError(f"gearmand at {self.server} refused the request: {code} {text}".rstrip())
@@ -254,9 +261,22 @@ def _int(value: bytes) -> int:
         return 0
 
 
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+# Counting forks is free per call; os.getpid() is a system call on every job.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_count_fork)
+
+
 class _ThreadState:
     def __init__(self):
-        self.pid = os.getpid()
+        self.forks = _forks
         self.channels: dict[ServerAddress, _Channel] = {}
 
 
@@ -319,7 +339,8 @@ class Client:
             self._create(requests, deadline)
             if wait:
                 foreground = [request for request in requests if not request.background]
-                self._wait(foreground, deadline)
+                if foreground:
+                    self._wait(foreground, deadline)
         except GearmanTimeout:
             self._abandon(requests, timeout)
         return requests
@@ -357,7 +378,7 @@ class Client:
 
     def _state(self) -> _ThreadState:
         state = getattr(self._local, "state", None)
-        if state is None or state.pid != os.getpid():
+        if state is None or state.forks != _forks:
             # After fork() the parent's sockets are shared with the child; leave
             # them to the parent and start afresh.
             state = self._local.state = _ThreadState()
@@ -370,9 +391,11 @@ class Client:
             channel = state.channels[address] = _Channel(address, self.connect_timeout)
         return channel
 
-    def _candidates(self, unique: bytes) -> list[ServerAddress]:
+    def _candidates(self, unique: bytes) -> Sequence[ServerAddress]:
         servers = self.servers
         count = len(servers)
+        if count == 1:
+            return servers
         start = zlib.crc32(unique) % count if unique else next(self._rotation) % count
         ordered = [servers[(start + offset) % count] for offset in range(count)]
         now = time.monotonic()
@@ -391,7 +414,8 @@ class Client:
                 excluded.add(address)
                 errors.append(str(exc))
                 continue
-            self._down_until.pop(address, None)
+            if self._down_until:
+                self._down_until.pop(address, None)
             return channel
         raise GearmanServerUnavailable(
             "no Gearman server is reachable: " + ("; ".join(errors) or "all failed during this call")
@@ -415,20 +439,15 @@ class Client:
         excluded: set[ServerAddress] = set()
         reconnected: set[ServerAddress] = set()
         while pending:
-            groups: dict[_Channel, list[JobRequest]] = {}
-            for request in pending:
-                try:
-                    channel = self._pick_channel(request.unique, excluded)
-                except GearmanServerUnavailable as exc:
-                    request.error = exc
-                    continue
-                groups.setdefault(channel, []).append(request)
+            groups = self._group_by_channel(pending, excluded)
             pending = []
             for channel, group in groups.items():
                 reused = channel.used
                 try:
-                    channel.send(group, b"".join(request.packet for request in group))
-                    self._wait_on(channel, lambda group=group: all(r.handle or r.error for r in group), deadline)
+                    channel.send(group, b"".join([request.packet for request in group]))
+                    # gearmand answers in order: once the last has its answer, all have.
+                    last = group[-1]
+                    self._wait_on(channel, lambda last=last: last.handle or last.error, deadline)
                 except GearmanServerUnavailable as exc:
                     self._drop(channel, exc)
                     # A kept-alive connection may just be stale (gearmand restarted):
@@ -443,6 +462,27 @@ class Client:
                             request.error = None
                             pending.append(request)
 
+    def _group_by_channel(
+        self, requests: list[JobRequest], excluded: set[ServerAddress]
+    ) -> dict[_Channel, list[JobRequest]]:
+        if len(self.servers) == 1:
+            # One server: the choice is the same for every job of a batch.
+            try:
+                return {self._pick_channel(b"", excluded): requests}
+            except GearmanServerUnavailable as exc:
+                for request in requests:
+                    request.error = exc
+                return {}
+        groups: dict[_Channel, list[JobRequest]] = {}
+        for request in requests:
+            try:
+                channel = self._pick_channel(request.unique, excluded)
+            except GearmanServerUnavailable as exc:
+                request.error = exc
+                continue
+            groups.setdefault(channel, []).append(request)
+        return groups
+
     def _wait(self, requests: Sequence[JobRequest], deadline: float | None) -> None:
         by_channel: dict[_Channel, list[JobRequest]] = {}
         channels = self._state().channels
@@ -451,6 +491,8 @@ class Client:
                 continue
             channel = channels.get(ServerAddress.parse(request.handle.server))
             by_channel.setdefault(channel, []).append(request)
+        if not by_channel:
+            return
         if len(by_channel) == 1:
             ((channel, group),) = by_channel.items()
             try:

@@ -15,6 +15,8 @@ from .errors import ProtocolError
 REQ = b"\0REQ"
 RES = b"\0RES"
 HEADER = struct.Struct(">4sII")
+_pack_header = HEADER.pack
+_unpack_header = HEADER.unpack_from
 #: A sanity bound so a corrupt length cannot make us buffer gigabytes.
 MAX_BODY_SIZE = 256 * 1024 * 1024
 
@@ -127,21 +129,26 @@ class Packet(NamedTuple):
 
 def encode(kind: int, *args: bytes, magic: bytes = REQ) -> bytes:
     """One packet; `args` must already be bytes and all but the last NUL-free."""
+    if _COUNTS_BY_NUMBER.get(kind) != len(args):
+        _refuse(kind, args)
+    for arg in args[:-1]:
+        if b"\0" in arg:
+            _refuse(kind, args)
+    body = b"\0".join(args)
+    return _pack_header(magic, kind, len(body)) + body
+
+
+def _refuse(kind: int, args: tuple[bytes, ...]) -> None:
+    """Raise the ProtocolError that says what is wrong with encoding `args` as `kind`."""
     expected = _COUNTS_BY_NUMBER.get(kind)
     if expected is None:
         raise ProtocolError(f"cannot encode unknown packet type {kind}")
     if len(args) != expected:
-        raise ProtocolError(
-            f"{PacketType(kind).name} takes {expected} argument(s), got {len(args)}"
-        )
-    for position, arg in enumerate(args[:-1]):
-        if b"\0" in arg:
-            raise ProtocolError(
-                f"{PacketType(kind).name} argument {position + 1} contains a NUL byte; "
-                "only the last argument may"
-            )
-    body = b"\0".join(args)
-    return HEADER.pack(magic, kind, len(body)) + body
+        raise ProtocolError(f"{PacketType(kind).name} takes {expected} argument(s), got {len(args)}")
+    position = next(position for position, arg in enumerate(args[:-1]) if b"\0" in arg)
+    raise ProtocolError(
+        f"{PacketType(kind).name} argument {position + 1} contains a NUL byte; only the last argument may"
+    )
 
 
 class Parser:
@@ -150,46 +157,50 @@ class Parser:
     def __init__(self, magic: bytes = RES):
         self.magic = magic
         self._buffer = bytearray()
+        self._wanted = 0  # bytes the buffer must hold before parsing it is worth it
 
     def feed(self, data: bytes) -> list[Packet]:
         buffer = self._buffer
-        buffer += data
+        if buffer:
+            buffer += data
+            if len(buffer) < self._wanted:
+                return []  # still inside one packet: do not copy it again
+            data = bytes(buffer)
+            buffer.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         packets = []
         offset = 0
-        available = len(buffer)
+        available = len(data)
         while available - offset >= 12:
-            magic, kind, size = HEADER.unpack_from(buffer, offset)
+            magic, kind, size = _unpack_header(data, offset)
             if magic != self.magic:
-                raise ProtocolError(
-                    f"bad packet magic {bytes(magic)!r} (expected {self.magic!r})"
-                )
+                raise ProtocolError(f"bad packet magic {bytes(magic)!r} (expected {self.magic!r})")
             count = _COUNTS_BY_NUMBER.get(kind)
             if count is None:
                 raise ProtocolError(f"unknown packet type {kind}")
             if size > MAX_BODY_SIZE:
-                raise ProtocolError(
-                    f"{PacketType(kind).name} body of {size} bytes exceeds {MAX_BODY_SIZE}"
-                )
-            end = offset + 12 + size
+                raise ProtocolError(f"{PacketType(kind).name} body of {size} bytes exceeds {MAX_BODY_SIZE}")
+            start = offset + 12
+            end = start + size
             if end > available:
                 break
-            body = bytes(buffer[offset + 12 : end])
             offset = end
-            if count == 0:
-                if body:
-                    raise ProtocolError(
-                        f"{PacketType(kind).name} must have an empty body, got {size} bytes"
-                    )
+            if count == 1:
+                packets.append(Packet(kind, (data[start:end],)))
+            elif count == 0:
+                if size:
+                    raise ProtocolError(f"{PacketType(kind).name} must have an empty body, got {size} bytes")
                 packets.append(Packet(kind, ()))
-                continue
-            args = body.split(b"\0", count - 1)
-            if len(args) != count:
-                raise ProtocolError(
-                    f"{PacketType(kind).name} needs {count} arguments, got {len(args)}"
-                )
-            packets.append(Packet(kind, tuple(args)))
-        if offset:
-            del buffer[:offset]
+            else:
+                args = data[start:end].split(b"\0", count - 1)
+                if len(args) != count:
+                    raise ProtocolError(f"{PacketType(kind).name} needs {count} arguments, got {len(args)}")
+                packets.append(Packet(kind, tuple(args)))
+        if offset < available:
+            buffer += data[offset:]
+            # A whole header says how long its packet is; until then, wait for one.
+            self._wanted = 12 + size if available - offset >= 12 else 12
         return packets
 
     @property
