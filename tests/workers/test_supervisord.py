@@ -31,7 +31,7 @@ INSTALL_HINT = "apt-get install -y supervisor   (or run scripts/bootstrap)"
 STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>[A-Z]+)\s*(?:pid (?P<pid>\d+))?")
 
 
-def readme_supervisor_sections() -> configparser.RawConfigParser:
+def readme_instancesections() -> configparser.RawConfigParser:
     """The ```ini block of README's "Running workers" section."""
     text = README.read_text()
     section = text[text.index("## Running workers"):]
@@ -43,7 +43,7 @@ def readme_supervisor_sections() -> configparser.RawConfigParser:
     return parser
 
 
-def find_supervisor_tools() -> tuple[str, str]:
+def find_instancetools() -> tuple[str, str]:
     tools = tuple(shutil.which(name) for name in ("supervisord", "supervisorctl"))
     if not all(tools):
         pytest.fail(f"supervisord/supervisorctl are not on PATH; install them with: {INSTALL_HINT}", pytrace=False)
@@ -55,7 +55,7 @@ class Supervisor:
 
     def __init__(self, directory: Path, env: dict[str, str], extra_worker_args: tuple[str, ...] = ()):
         """`extra_worker_args` are appended to every program's command."""
-        self.supervisord, self.supervisorctl = find_supervisor_tools()
+        self.supervisord, self.supervisorctl = find_instancetools()
         self.directory = directory
         self.config = directory / "supervisord.conf"
         self.log = directory / "supervisord.log"
@@ -68,7 +68,7 @@ class Supervisor:
             )
 
     def _config(self, extra_worker_args) -> str:
-        parser = readme_supervisor_sections()
+        parser = readme_instancesections()
         self.processes = 0
         for section in parser.sections():
             program = parser[section]
@@ -183,25 +183,25 @@ def supervisor(tmp_path, gearmand, hooks):
         instance.shut_down()
 
 
-def held_job_survives(command: str, supervisor_: Supervisor, gearmand, hooks, in_background, flag: Path) -> None:
+def held_job_survives(command: str, instance: Supervisor, gearmand, hooks, in_background, flag: Path) -> None:
     """`supervisorctl COMMAND group:*` while a job runs: its result still arrives
     and the worker that ran it says worker_stopping and exits 0."""
     earlier = [entry["signal"] for entry in hooks.entries()].count("task_started")
     held = in_background(submit, gearmand, "shop.worker.wait_for_file", str(flag))
     busy = hooks.wait_for("task_started", count=earlier + 1)[-1]["pid"]
-    name = next(name for name, pid in supervisor_.wait_states("RUNNING").items() if pid == busy)
+    name = next(name for name, pid in instance.wait_states("RUNNING").items() if pid == busy)
 
-    log_start = len(supervisor_.process_log(name))  # the log outlives restarts
-    control = in_background(supervisor_.ctl, command, f"{supervisor_.group}:*")
-    wait_for(lambda: "got SIGTERM" in supervisor_.process_log(name)[log_start:], message=f"{name} to get SIGTERM")
-    assert supervisor_.status()[name][0] == "STOPPING"  # still finishing its job
+    log_start, supervisord_log_start = len(instance.process_log(name)), len(instance.output())  # logs outlive restarts
+    control = in_background(instance.ctl, command, f"{instance.group}:*")
+    wait_for(lambda: "got SIGTERM" in instance.process_log(name)[log_start:], message=f"{name} to get SIGTERM")
+    assert instance.status()[name][0] == "STOPPING"  # still finishing its job
     release(flag)
 
     assert held.result(RESULT_TIMEOUT) == "done"
     result = control.result(RESULT_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert hooks.signals(busy)[-3:] == ["task_started", "task_finished", "worker_stopping"]
-    assert f"stopped: {name.split(':')[-1]} (exit status 0)" in supervisor_.output()
+    assert f"stopped: {name.split(':')[-1]} (exit status 0)" in instance.output()[supervisord_log_start:]
 
 
 def test_stop_and_restart_during_a_long_job_deliver_it(supervisor, gearmand, hooks, in_background, tmp_path):
