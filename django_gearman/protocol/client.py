@@ -274,6 +274,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_count_fork)
 
 
+def _channel_of(channels: dict[ServerAddress, _Channel], handle: JobHandle) -> _Channel | None:
+    # A scan of a few channels is cheaper than parsing the handle's server.
+    for channel in channels.values():
+        if channel.server == handle.server:
+            return channel
+    return None
+
+
 class _ThreadState:
     def __init__(self):
         self.forks = _forks
@@ -489,7 +497,7 @@ class Client:
         for request in requests:
             if request.finished:
                 continue
-            channel = channels.get(ServerAddress.parse(request.handle.server))
+            channel = _channel_of(channels, request.handle)
             by_channel.setdefault(channel, []).append(request)
         if not by_channel:
             return
@@ -538,7 +546,7 @@ class Client:
             )
             request.abandoned = True
             if request.handle is not None:
-                channel = channels.get(ServerAddress.parse(request.handle.server))
+                channel = _channel_of(channels, request.handle)
                 if channel is not None:
                     channel.forget(request)
 
