@@ -182,7 +182,7 @@ class _Channel:
     def dispatch(self, packet: Packet) -> None:
         kind, args = packet
         if kind == PacketType.JOB_CREATED:
-            request = self._next_awaiting(kind)
+            request = self.awaiting.popleft() if self.awaiting else self._next_awaiting(kind)
             if not isinstance(request, JobRequest):
                 raise GearmanServerUnavailable(f"{self.server} answered out of order (JOB_CREATED)")
             handle = args[0].decode("latin-1")
@@ -393,9 +393,11 @@ class Client:
         return state
 
     def _channel(self, address: ServerAddress) -> _Channel:
-        state = self._state()
+        state = getattr(self._local, "state", None)
+        if state is None or state.forks != _forks:
+            state = self._state()
         channel = state.channels.get(address)
-        if channel is None or channel.connection.closed:
+        if channel is None or channel.connection.sock is None:
             channel = state.channels[address] = _Channel(address, self.connect_timeout)
         return channel
 
@@ -413,7 +415,7 @@ class Client:
     def _pick_channel(self, unique: bytes, excluded: set[ServerAddress]) -> _Channel:
         errors = []
         for address in self._candidates(unique):
-            if address in excluded:
+            if excluded and address in excluded:
                 continue
             try:
                 channel = self._channel(address)

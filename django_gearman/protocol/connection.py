@@ -12,7 +12,9 @@ from .codec import RES, Packet, Parser
 from .errors import GearmanServerUnavailable, GearmanTimeout
 
 DEFAULT_PORT = 4730
-RECV_SIZE = 256 * 1024
+# Below glibc's mmap threshold (128 KiB): recv() allocates this much for every
+# read, and a bigger buffer costs an mmap()/munmap() pair per read.
+RECV_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
