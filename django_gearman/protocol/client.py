@@ -86,7 +86,9 @@ class JobRequest:
 
     def __post_init__(self):
         # `type() is bytes` first: this runs for every job of a batch.
-        if type(self.function) is not bytes:
+        if type(self.function) is str:
+            self.function = self.function.encode()
+        elif type(self.function) is not bytes:
             self.function = _as_bytes(self.function, "task name")
         if type(self.data) is not bytes:
             self.data = _as_bytes(self.data, "job data")
