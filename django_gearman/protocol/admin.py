@@ -94,7 +94,11 @@ class AdminClient:
         return _number(self._ok("getpid"), "getpid")
 
     def maxqueue(self, function: str, size: int | None = None) -> None:
-        """Limit `function`'s queue to `size` jobs (None: unlimited)."""
+        """Limit `function`'s queue to `size` jobs (None: unlimited).
+
+        gearmand 1.1 answers OK but ignores this for a function it has not seen
+        a job or worker for yet, so set it after the function exists.
+        """
         self._ok(f"maxqueue {_token(function)}" + ("" if size is None else f" {int(size)}"))
 
     def show_jobs(self) -> list[QueuedJob]:

@@ -213,8 +213,8 @@ class _Channel:
         return self.awaiting.popleft()
 
     def _job_update(self, kind: int, args: tuple[bytes, ...]) -> None:
-        # Without OPTION_REQ exceptions gearmand forwards WORK_EXCEPTION as a
-        # WORK_FAIL whose "handle" still has "\0data" on the end.
+        # Without OPTION_REQ exceptions gearmand 1.1 forwards WORK_EXCEPTION as a
+        # WORK_FAIL whose handle ends in a NUL (the exception data is dropped).
         handle = args[0].split(b"\0", 1)[0].decode("latin-1")
         requests = self.jobs.get(handle)
         if requests is None:
