@@ -1,8 +1,8 @@
-import argparse
 import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_gearman.management.arguments import positive_int
 from django_gearman.registry import UnknownWorker, find_worker
 from django_gearman.worker import Worker
 
@@ -30,16 +30,6 @@ class Command(BaseCommand):
         except UnknownWorker as exc:  # not LookupError: a KeyError raised by a worker module must show its traceback
             raise CommandError(exc.args[0], returncode=2) from None
         worker.run()
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def configure_logging(verbosity: int) -> None:
