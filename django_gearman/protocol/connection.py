@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import select
 import socket
@@ -42,6 +43,13 @@ class ServerAddress:
             if not host:
                 raise ValueError(f"invalid Gearman server {value!r}: empty host")
             return cls(host, _port(port, value))
+        if ":" in text:
+            try:
+                ipaddress.IPv6Address(text)
+            except ValueError:
+                raise ValueError(
+                    f"invalid Gearman server {value!r}: expected 'host:port' or '[IPv6 address]:port'"
+                ) from None
         return cls(text)
 
     def __str__(self) -> str:

@@ -508,6 +508,7 @@ def test_job_data_must_be_bytes_or_str():
         ("example.org:4731", ServerAddress("example.org", 4731)),
         ("[::1]:4732", ServerAddress("::1", 4732)),
         ("[::1]", ServerAddress("::1", 4730)),
+        ("::1", ServerAddress("::1", 4730)),
         (("10.0.0.1", "4733"), ServerAddress("10.0.0.1", 4733)),
     ],
 )
@@ -516,7 +517,7 @@ def test_server_address_forms(text, expected):
     assert ServerAddress.parse(str(expected)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "host:", "host:x", "host:0", "host:70000", ":4730"])
+@pytest.mark.parametrize("text", ["", "host:", "host:x", "host:0", "host:70000", ":4730", "host:4730:1", "[::1]x"])
 def test_server_address_rejects_nonsense(text):
     with pytest.raises(ValueError, match="invalid Gearman server"):
         ServerAddress.parse(text)
