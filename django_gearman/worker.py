@@ -16,8 +16,9 @@ from django.db import close_old_connections
 from . import conf, signals
 from .protocol import Job, JobHandle
 from .protocol import Worker as ProtocolWorker
+from .protocol.codec import to_bytes
 from .registry import UnknownWorker, WorkerModule
-from .serializers import Codec, encode_failure
+from .serializers import Codec, PayloadError, encode_failure
 from .tasks import Task
 
 logger = logging.getLogger("django_gearman.worker")
@@ -34,6 +35,8 @@ def call_task(task: Task, payload: bytes, codec: Codec, job) -> Any:
         return task.func(payload, job=job) if task.takes_job else task.func(payload)
     args, kwargs = codec.decode_request(job.function, payload)
     if task.takes_job:
+        if "job" in kwargs:
+            raise PayloadError(f"task {task.name} receives the running job as `job`; a caller cannot pass `job`")
         kwargs["job"] = job
     return task.func(*args, **kwargs)
 
@@ -59,19 +62,15 @@ class LocalJob:
     def send_status(self, numerator: int, denominator: int) -> None:
         self.statuses.append((int(numerator), int(denominator)))
 
-    def send_data(self, data) -> None:
-        self.data_chunks.append(data)
+    def send_data(self, data: bytes | str) -> None:
+        self.data_chunks.append(to_bytes(data))
 
-    def send_warning(self, data) -> None:
-        self.warnings.append(data)
+    def send_warning(self, data: bytes | str) -> None:
+        self.warnings.append(to_bytes(data))
 
 
 def _raw_reply(task: Task, result: Any) -> bytes:
-    if result is None:
-        return b""
-    if isinstance(result, (bytes, str)):
-        return result.encode() if isinstance(result, str) else result
-    raise TypeError(f"raw task {task.name} must return bytes, str or None, not {type(result).__name__}")
+    return to_bytes(result, f"the return value of raw task {task.name}")
 
 
 class Worker:

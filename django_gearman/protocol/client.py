@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode
+from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode, to_bytes
 from .connection import Connection, ServerAddress
 from .errors import GearmanError, GearmanJobFailed, GearmanServerUnavailable, GearmanTimeout
 
@@ -86,14 +86,12 @@ class JobRequest:
 
     def __post_init__(self):
         # `type() is bytes` first: this runs for every job of a batch.
-        if type(self.function) is str:
-            self.function = self.function.encode()
-        elif type(self.function) is not bytes:
-            self.function = _as_bytes(self.function, "task name")
+        if type(self.function) is not bytes:
+            self.function = to_bytes(self.function, "task name")
         if type(self.data) is not bytes:
-            self.data = _as_bytes(self.data, "job data")
+            self.data = to_bytes(self.data, "job data")
         if type(self.unique) is not bytes:
-            self.unique = _as_bytes(self.unique or b"", "unique id")
+            self.unique = to_bytes(self.unique, "unique id")
         if not self.function or b"\0" in self.function:
             raise ValueError(f"invalid task name {self.function!r}: must be non-empty, without NUL")
         if b"\0" in self.unique:
@@ -135,16 +133,6 @@ class JobRequest:
 def _failure_text(exception: bytes | None, warnings: list[bytes]) -> str:
     reason = exception if exception is not None else (warnings[-1] if warnings else b"")
     return reason.decode("utf-8", "replace")
-
-
-def _as_bytes(value, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode()
-    raise TypeError(f"{what} must be bytes or str, not {type(value).__name__}")
 
 
 class _Reply:

@@ -127,6 +127,19 @@ class Packet(NamedTuple):
     args: tuple[bytes, ...]
 
 
+def to_bytes(value, what: str = "job data") -> bytes:
+    """bytes as they are, str as UTF-8, None as nothing; anything else is a TypeError naming `what`."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if value is None:
+        return b""
+    raise TypeError(f"{what} must be bytes or str, not {type(value).__name__}")
+
+
 def encode(kind: int, *args: bytes, magic: bytes = REQ) -> bytes:
     """One packet; `args` must already be bytes and all but the last NUL-free."""
     if _COUNTS_BY_NUMBER.get(kind) != len(args):

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .codec import PacketType, encode
+from .codec import PacketType, encode, to_bytes
 from .connection import Connection, ServerAddress
 from .errors import GearmanServerUnavailable
 
@@ -53,21 +53,21 @@ class Job:
         self._send(PacketType.WORK_STATUS, str(int(numerator)).encode(), str(int(denominator)).encode())
 
     def send_data(self, data: bytes | str) -> None:
-        self._send(PacketType.WORK_DATA, _bytes(data))
+        self._send(PacketType.WORK_DATA, to_bytes(data))
 
     def send_warning(self, data: bytes | str) -> None:
-        self._send(PacketType.WORK_WARNING, _bytes(data))
+        self._send(PacketType.WORK_WARNING, to_bytes(data))
 
     def send_exception(self, data: bytes | str) -> None:
         """WORK_EXCEPTION ends the job in gearmand 1.1; only clients that asked for
         exceptions see the data, so prefer `send_fail(reason)` for mixed clients."""
-        self._send(PacketType.WORK_EXCEPTION, _bytes(data))
+        self._send(PacketType.WORK_EXCEPTION, to_bytes(data))
         self.finished = True
 
     def send_fail(self, reason: bytes | str | None = None) -> None:
         """WORK_FAIL, preceded by a WORK_WARNING carrying `reason` if given: every
         client (ours, the `gearman` CLI, PHP, Perl) then sees a failure and why."""
-        packets = encode(PacketType.WORK_WARNING, self.handle, _bytes(reason)) if reason is not None else b""
+        packets = encode(PacketType.WORK_WARNING, self.handle, to_bytes(reason)) if reason is not None else b""
         self._write(packets + encode(PacketType.WORK_FAIL, self.handle))
         self.finished = True
 
@@ -76,7 +76,7 @@ class Job:
         self.finished = True
 
     def complete_packet(self, data) -> bytes:
-        return encode(PacketType.WORK_COMPLETE, self.handle, _bytes(data))
+        return encode(PacketType.WORK_COMPLETE, self.handle, to_bytes(data))
 
     def _send(self, kind: int, *args: bytes) -> None:
         if self.finished:
@@ -91,18 +91,6 @@ class Job:
             self._connection.send(payload)
         except GearmanServerUnavailable as exc:
             logger.warning("%r: could not report to %s (%s)", self, self.server, exc)
-
-
-def _bytes(data) -> bytes:
-    if data is None:
-        return b""
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    if isinstance(data, str):
-        return data.encode()
-    raise TypeError(f"job data must be bytes or str, not {type(data).__name__}")
 
 
 class _ServerLink:
@@ -160,14 +148,14 @@ class Worker:
 
     def register(self, function: str | bytes, callback: Callback, timeout: int | None = None) -> None:
         """Serve `function` with `callback(job)`; its return value is the result."""
-        name = _bytes(function)
+        name = to_bytes(function, "function name")
         if not name or b"\0" in name:
             raise ValueError(f"invalid function name {function!r}")
         self.functions[name] = (callback, timeout)
         self._broadcast(self._can_do(name, timeout))
 
     def unregister(self, function: str | bytes) -> None:
-        name = _bytes(function)
+        name = to_bytes(function, "function name")
         self.functions.pop(name, None)
         self._broadcast(encode(PacketType.CANT_DO, name))
 

@@ -9,6 +9,7 @@ from conftest import wait_for
 from django.db import transaction
 from gearman_helpers import PROBE_ENV, queued_jobs, registered_functions
 from gearman_probe.gearman_workers.probe import raise_probe_error, record
+from gearman_probe.gearman_workers.probe import send_data as probe_send_data
 from shop.gearman_workers.worker import add, echo, fail, reverse, wait_for_file
 
 import django_gearman
@@ -133,6 +134,12 @@ def test_a_task_that_raises_raises_gearman_job_failed_with_the_remote_details(sh
     assert "shop/gearman_workers/worker.py" in error.traceback and "raise ValueError(message)" in error.traceback
     assert error.handle.endswith("@" + shop_worker.servers[0])
     assert add.submit(1, 1) == 2  # the worker went on
+
+
+def test_a_caller_cannot_pass_the_job_parameter_a_task_receives(shop_worker):
+    with pytest.raises(GearmanJobFailed, match="receives the running job as `job`; a caller cannot pass `job`"):
+        GearmanClient().submit_job("shop.worker.count_to", args=[1], job="mine")
+    assert add.submit(1, 1) == 2
 
 
 def test_a_projects_own_exception_class_arrives_by_its_dotted_name(gearman_settings, start_worker):
@@ -286,6 +293,14 @@ def test_eager_failures_look_like_a_workers(eager):
     assert "raise ValueError(message)" in failed.value.traceback
     with pytest.raises(GearmanJobFailed, match="no task named 'nope' is defined in this process"):
         GearmanClient().submit_job("nope")
+
+
+def test_eager_jobs_take_the_same_progress_values_as_real_ones(eager):
+    assert probe_send_data.submit("text") is None
+    with pytest.raises(GearmanJobFailed, match="job data must be bytes or str, not dict"):
+        probe_send_data.submit({"not": "bytes"})
+    with pytest.raises(GearmanJobFailed, match="a caller cannot pass `job`"):
+        GearmanClient().submit_job("shop.worker.count_to", args=[1], job="mine")
 
 
 def test_eager_background_jobs_run_at_once_and_return_a_handle(eager, tmp_path):

@@ -34,3 +34,9 @@ def nothing():
 def log_level():
     """The level `gearman_worker -v N` gave the django_gearman logger."""
     return logging.getLevelName(logging.getLogger("django_gearman").getEffectiveLevel())
+
+
+@gearman_task
+def send_data(value, *, job):
+    """Sends `value` as WORK_DATA: eager and real jobs must accept and refuse the same values."""
+    job.send_data(value)
