@@ -106,16 +106,9 @@ class GearmanClient:
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
         if self.settings.always_eager:
             return self._run_eagerly(request, raw=data is not None, wait=wait_until_complete)
-        timeout = self._timeout(poll_timeout)
-        for attempt in range(max_retries + 1):
-            self._client.submit_jobs([request], wait=wait_until_complete, timeout=timeout)
-            if wait_until_complete and attempt < max_retries and self._retryable(request):
-                request = _fresh(request)
-                continue
-            break
-        if not wait_until_complete and not request.background and request.error is None:
-            return request.handle
-        return self._outcome(request, raw=data is not None)
+        requests = [request]
+        self._submit(requests, [max_retries], wait_until_complete, self._timeout(poll_timeout))
+        return self._outcome(requests[0], raw=data is not None, waited=wait_until_complete)
 
     def submit_multiple_jobs(
         self,
@@ -161,9 +154,9 @@ class GearmanClient:
             results = _gather(lambda request, raw: self._run_eagerly(request, raw=raw, wait=wait_until_complete),
                               requests, raws)
         else:
-            self._submit_batch(requests, [entry.get("max_retries", max_retries) for entry in entries],
-                               wait_until_complete, self._timeout(poll_timeout))
-            results = _gather(lambda request, raw: self._batch_outcome(request, raw, wait_until_complete),
+            self._submit(requests, [entry.get("max_retries", max_retries) for entry in entries],
+                         wait_until_complete, self._timeout(poll_timeout))
+            results = _gather(lambda request, raw: self._outcome(request, raw=raw, waited=wait_until_complete),
                               requests, raws)
         failures = [result for result in results if isinstance(result, Exception)]
         if failures and not return_exceptions:
@@ -171,7 +164,7 @@ class GearmanClient:
             raise failures[0]
         return results
 
-    def _submit_batch(self, requests: list[JobRequest], retries: list[int], wait: bool, timeout: float | None) -> None:
+    def _submit(self, requests: list[JobRequest], retries: list[int], wait: bool, timeout: float | None) -> None:
         """Submit pipelined; then resubmit, together, the jobs that failed and have retries left."""
         pending = range(len(requests))
         while pending:
@@ -180,11 +173,6 @@ class GearmanClient:
             for index in pending:
                 retries[index] -= 1
                 requests[index] = _fresh(requests[index])
-
-    def _batch_outcome(self, request: JobRequest, raw: bool, waited: bool) -> Any:
-        if not waited and request.error is None:
-            return request.handle
-        return self._outcome(request, raw=raw)
 
     def get_job_status(self, handle: JobHandle | str, *, timeout: float | None = 10.0) -> JobStatus:
         """Progress of a job by its handle (or `str(handle)`), from the server that took it."""
@@ -252,7 +240,10 @@ class GearmanClient:
     def _retryable(request: JobRequest) -> bool:
         return request.failed or isinstance(request.error, GearmanServerUnavailable)
 
-    def _outcome(self, request: JobRequest, *, raw: bool) -> Any:
+    def _outcome(self, request: JobRequest, *, raw: bool, waited: bool = True) -> Any:
+        """The job's value (or its handle if nobody waited for it), or the error it ended with."""
+        if not waited and request.error is None:
+            return request.handle
         try:
             outcome = request.outcome()
         except GearmanJobFailed as failed:
