@@ -64,14 +64,6 @@ def recorder():
 
 
 @pytest.fixture
-def silent_server():
-    """A 127.0.0.1 address that accepts connections and never answers: every call must time out."""
-    # The kernel completes handshakes for the backlog; nobody ever reads.
-    with socket.create_server(("127.0.0.1", 0), backlog=16) as listener:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-
-
-@pytest.fixture
 def closed_port() -> str:
     """A 127.0.0.1 address nothing listens on (connecting is refused)."""
     with socket.socket() as probe:

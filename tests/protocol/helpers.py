@@ -5,23 +5,11 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
-import time
-from collections.abc import Callable
+
+from conftest import wait_for
 
 from django_gearman.protocol import AdminClient, PacketType, Parser, Worker
 from django_gearman.protocol.codec import REQ, RES
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, message: str = "condition"):
-    """Poll `predicate` until it returns something truthy, and return that; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.01)
 
 
 def function_status(server, function: str):

@@ -444,8 +444,9 @@ def test_a_client_used_before_fork_works_in_parent_and_child(client, gearmand):
 def reap(pid: int, timeout: float = 30.0) -> int:
     """Exit code of child `pid`, killing it if it does not end in time."""
     try:
-        _, status = wait_for(lambda: (waited := os.waitpid(pid, os.WNOHANG))[0] and waited, timeout, "the child")
-    except AssertionError:
+        _, status = wait_for(lambda: (waited := os.waitpid(pid, os.WNOHANG))[0] and waited, timeout,
+                             message="the child")
+    except pytest.fail.Exception:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
