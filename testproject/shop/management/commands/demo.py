@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,7 +30,8 @@ class Command(BaseCommand):
         with ExitStack() as cleanup:
             servers = os.environ.get("GEARMAN_SERVERS")
             if not servers:
-                server = GearmandServer().start()
+                log_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="gearmand-"))
+                server = GearmandServer(log_dir=log_dir).start()
                 cleanup.callback(server.stop)
                 servers = server.address
                 self.stdout.write(f"started gearmand (pid {server.pid}) on {servers}")
