@@ -68,6 +68,16 @@ def _server_problems(name: str, servers) -> list[Problem]:
     return found
 
 
+def _requires_signing(serializer) -> bool:
+    """Whether the serializer can run code while loading (its class sets requires_signing)."""
+    if serializer == "pickle":
+        return True
+    try:
+        return bool(getattr(import_string(serializer), "requires_signing", False))
+    except (ImportError, TypeError, ValueError):
+        return False  # reported as E003
+
+
 def _custom_serializer_problems(path: str) -> list[Problem]:
     try:
         serializer = import_string(path)
@@ -103,11 +113,11 @@ def problems() -> list[Problem]:
     key = getattr(settings, "GEARMAN_SIGNING_KEY", None)
     if key is not None and (not isinstance(key, (str, bytes)) or not key):
         found.append(Problem("django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string or None."))
-    if serializer == "pickle" and not key:
+    if not key and _requires_signing(serializer):
         found.append(Problem(
             "django_gearman.E005",
-            "GEARMAN_SERIALIZER = 'pickle' requires GEARMAN_SIGNING_KEY: unpickling unsigned jobs "
-            "lets anyone who can reach gearmand run code on your workers.",
+            f"GEARMAN_SERIALIZER = {serializer!r} requires GEARMAN_SIGNING_KEY: loading unsigned payloads "
+            "with it lets anyone who can reach gearmand run code on your workers.",
             "Set GEARMAN_SIGNING_KEY to a long random secret shared by clients and workers.",
         ))
     timeout = getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None)

@@ -47,6 +47,10 @@ class JSONSerializer:
 class PickleSerializer:
     """Any picklable value. Only ever enabled together with GEARMAN_SIGNING_KEY."""
 
+    #: Loading can run arbitrary code, so payloads must be signed. A custom
+    #: serializer with the same danger sets this too.
+    requires_signing = True
+
     def dumps(self, value: Any) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -176,9 +180,9 @@ class Codec:
     """
 
     def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None):
-        if serializer == "pickle" and not signing_key:
-            raise PayloadError("the pickle serializer refuses to run without GEARMAN_SIGNING_KEY")
         self.serializer = get_serializer(serializer)
+        if getattr(self.serializer, "requires_signing", False) and not signing_key:
+            raise PayloadError(f"the {serializer!r} serializer refuses to run without GEARMAN_SIGNING_KEY")
         self.signing_key = signing_key
 
     def _seal(self, function: str | bytes, value: Any) -> bytes:

@@ -104,9 +104,11 @@ def test_malformed_requests_are_payload_errors(payload, message):
         Codec().decode_request(ADD, payload)
 
 
-def test_pickle_refuses_to_run_without_a_signing_key():
-    with pytest.raises(PayloadError, match="pickle serializer refuses to run without GEARMAN_SIGNING_KEY"):
-        Codec("pickle")
+@pytest.mark.parametrize("name", ["pickle", "django_gearman.serializers.PickleSerializer"])
+def test_pickle_refuses_to_run_without_a_signing_key(name):
+    """However it is named: a dotted path to the pickle serializer is no way around the key."""
+    with pytest.raises(PayloadError, match="serializer refuses to run without GEARMAN_SIGNING_KEY"):
+        Codec(name)
 
 
 def test_pickle_carries_any_picklable_value():

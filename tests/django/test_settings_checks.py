@@ -75,6 +75,8 @@ BAD_SETTINGS = [
     ({"GEARMAN_SIGNING_KEY": ""}, "django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string"),
     ({"GEARMAN_SIGNING_KEY": 1234}, "django_gearman.E004", "GEARMAN_SIGNING_KEY must be a non-empty string"),
     ({"GEARMAN_SERIALIZER": "pickle"}, "django_gearman.E005", "'pickle' requires GEARMAN_SIGNING_KEY"),
+    ({"GEARMAN_SERIALIZER": "django_gearman.serializers.PickleSerializer"}, "django_gearman.E005",
+     "'django_gearman.serializers.PickleSerializer' requires GEARMAN_SIGNING_KEY"),
     ({"GEARMAN_DEFAULT_TIMEOUT": 0}, "django_gearman.E006", "positive number of seconds"),
     ({"GEARMAN_DEFAULT_TIMEOUT": "30"}, "django_gearman.E006", "positive number of seconds"),
     ({"GEARMAN_DEFAULT_TIMEOUT": True}, "django_gearman.E006", "positive number of seconds"),
