@@ -4,6 +4,8 @@ so that the demo and the tests can point workers at their own gearmand."""
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "testproject-not-secret"
@@ -16,6 +18,8 @@ INSTALLED_APPS = [
     "django_gearman",
     "shop",
 ]
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")  # the backport of Django 6's django.tasks
 MIDDLEWARE = []
 ROOT_URLCONF = "testproject.urls"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
@@ -32,6 +36,9 @@ GEARMAN_SERVERS = os.environ.get("GEARMAN_SERVERS", "127.0.0.1:4730").split(",")
 GEARMAN_TASK_PREFIX = os.environ.get("GEARMAN_TASK_PREFIX", "")
 GEARMAN_SERIALIZER = os.environ.get("GEARMAN_SERIALIZER", "json")
 GEARMAN_SIGNING_KEY = os.environ.get("GEARMAN_SIGNING_KEY") or None
+
+# Django's tasks framework (shop/tasks.py): run by `manage.py gearman_worker --django-tasks`.
+TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUES": ["default", "reports"]}}
 
 # Where the example tasks leave their output (collected log lines, sent e-mails);
 # tests point workers at a temporary directory.

@@ -10,11 +10,16 @@ VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: lo
 
 
 class Command(BaseCommand):
-    help = "Serve the tasks of one worker module (APP/gearman_workers/WORKER.py) until SIGTERM/SIGINT."
+    help = ("Serve the tasks of one worker module (APP/gearman_workers/WORKER.py), or with --django-tasks the "
+            "queues of a Django tasks backend, until SIGTERM/SIGINT.")
 
     def add_arguments(self, parser):
-        parser.add_argument("-a", "--app", required=True, help="app label whose gearman_workers package to use")
-        parser.add_argument("-n", "--name", required=True, help="worker module name inside gearman_workers")
+        parser.add_argument("-a", "--app", help="app label whose gearman_workers package to use")
+        parser.add_argument("-n", "--name", help="worker module name inside gearman_workers")
+        parser.add_argument("--django-tasks", action="store_true",
+                            help="serve the queues of a GearmanBackend in TASKS (Django's tasks framework) instead")
+        parser.add_argument("--backend", metavar="ALIAS",
+                            help="with --django-tasks: the TASKS alias (default: default)")
         parser.add_argument("-q", "--queue", help="serve only the tasks of this queue")
         parser.add_argument("--max-jobs", type=positive_int, help="exit cleanly after this many jobs")
         parser.add_argument("--max-memory", type=positive_int, metavar="MB",
@@ -22,14 +27,32 @@ class Command(BaseCommand):
         parser.add_argument("--prefetch", type=positive_int, default=1,
                             help="job requests kept outstanding per server (default 1)")
 
-    def handle(self, *args, app, name, queue, max_jobs, max_memory, prefetch, verbosity, **options):
+    def handle(self, *args, app, name, django_tasks, backend, queue, max_jobs, max_memory, prefetch, verbosity,
+               **options):
         configure_logging(verbosity)
         try:
-            module = find_worker(app, name)
+            module = worker_module(app, name, django_tasks, backend, queue)
             worker = Worker(module, queue, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch)
         except UnknownWorker as exc:  # not LookupError: a KeyError raised by a worker module must show its traceback
             raise CommandError(exc.args[0], returncode=2) from None
         worker.run()
+
+
+def worker_module(app, name, django_tasks: bool, backend, queue):
+    """What to serve: -a APP -n WORKER, or --django-tasks [--backend ALIAS]."""
+    if django_tasks:
+        if app or name:
+            raise CommandError("--django-tasks serves a TASKS backend's queues; leave out -a/-n", returncode=2)
+        from django_gearman.backends import queue_worker
+
+        return queue_worker(backend, queue)
+    missing = [option for option, value in (("-a/--app", app), ("-n/--name", name)) if not value]
+    if missing:
+        raise CommandError(f"the following arguments are required: {', '.join(missing)} (or --django-tasks)",
+                           returncode=2)
+    if backend:
+        raise CommandError("--backend goes with --django-tasks", returncode=2)
+    return find_worker(app, name)
 
 
 def configure_logging(verbosity: int) -> None:
