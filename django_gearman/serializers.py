@@ -23,6 +23,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from .protocol import GearmanError
+from .protocol.errors import exception_message
 
 TAG = "__gearman__"
 
@@ -223,7 +224,7 @@ def encode_failure(exc: BaseException) -> bytes:
     report = {
         "error": {
             "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
-            "message": str(exc),
+            "message": exception_message(exc),
             "traceback": "".join(traceback.format_exception(exc)),
         }
     }

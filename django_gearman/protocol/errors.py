@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def exception_message(exc: BaseException) -> str:
+    """`str(exc)`, or a placeholder if that raises: reporting a task's error must never kill a worker."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__qualname__}: str() failed>"
+
+
 class GearmanError(Exception):
     """Base class of every error this package raises."""
 

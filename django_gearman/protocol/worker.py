@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 from .codec import PacketType, encode, to_bytes
 from .connection import Connection, ServerAddress
-from .errors import GearmanServerUnavailable
+from .errors import GearmanServerUnavailable, exception_message
 
 logger = logging.getLogger("django_gearman.protocol.worker")
 
@@ -245,7 +245,7 @@ class Worker:
             except Exception as exc:
                 logger.exception("%r raised", job)
                 if not job.finished:
-                    job.send_fail(f"{type(exc).__name__}: {exc}")
+                    job.send_fail(f"{type(exc).__name__}: {exception_message(exc)}")
         self._top_up(link, payload)
 
     def _top_up(self, link: _ServerLink, payload: bytes = b"") -> None:

@@ -136,6 +136,15 @@ def test_a_task_that_raises_raises_gearman_job_failed_with_the_remote_details(sh
     assert add.submit(1, 1) == 2  # the worker went on
 
 
+def test_an_exception_that_cannot_be_printed_fails_its_job_not_the_worker(gearman_settings, start_worker):
+    start_probe_worker(start_worker, gearman_settings)
+    for _ in range(2):  # the second call proves the worker survived the first
+        with pytest.raises(GearmanJobFailed) as failed:
+            GearmanClient().submit_job("gearman_probe.probe.raise_unprintable")
+        assert failed.value.exception_type == "gearman_probe.gearman_workers.probe.Unprintable"
+        assert failed.value.message == "<Unprintable: str() failed>"
+
+
 def test_a_caller_cannot_pass_the_job_parameter_a_task_receives(shop_worker):
     with pytest.raises(GearmanJobFailed, match="receives the running job as `job`; a caller cannot pass `job`"):
         GearmanClient().submit_job("shop.worker.count_to", args=[1], job="mine")

@@ -200,6 +200,23 @@ def test_a_result_that_is_not_bytes_fails_the_job_not_the_worker(client, gearman
     assert client.submit_job("answer", b"bytes", timeout=10) == b"fine"
 
 
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ itself fails")
+
+
+def test_an_exception_that_cannot_be_printed_fails_the_job_not_the_worker(client, gearmand, run_worker):
+    def callback(job):
+        if job.data == b"bad":
+            raise Unprintable()
+        return b"fine"
+
+    run_worker([gearmand], {"fragile": callback})
+    with pytest.raises(GearmanJobFailed, match=r"Unprintable: <Unprintable: str\(\) failed>"):
+        client.submit_job("fragile", b"bad", timeout=10)
+    assert client.submit_job("fragile", b"good", timeout=10) == b"fine"
+
+
 def test_job_carries_what_the_client_sent(client, gearmand, run_worker):
     seen = []
     run_worker([gearmand], {"inspect": lambda job: seen.append((job.function, job.unique, job.data, job.server))})

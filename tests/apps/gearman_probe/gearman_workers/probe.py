@@ -40,3 +40,14 @@ def log_level():
 def send_data(value, *, job):
     """Sends `value` as WORK_DATA: eager and real jobs must accept and refuse the same values."""
     job.send_data(value)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ itself fails")
+
+
+@gearman_task
+def raise_unprintable():
+    """An exception that cannot be turned into text: reporting it must not kill the worker."""
+    raise Unprintable()
