@@ -68,8 +68,8 @@ def gearman_priority(priority: int) -> str:
 
 def _queue_problem(queue_name) -> str | None:
     if not isinstance(queue_name, str) or not queue_name or any(c.isspace() or c == "\0" for c in queue_name):
-        return f"queue name {queue_name!r} cannot be part of a Gearman function name (a non-empty string " \
-               "without whitespace)"
+        return (f"queue name {queue_name!r} cannot be part of a Gearman function name "
+                "(a non-empty string without whitespace)")
     return None
 
 
