@@ -1,13 +1,8 @@
-"""A pytest plugin that runs real gearmand servers for tests.
+"""Real gearmand servers for tests, demos and benchmarks (no pytest needed here).
 
-Installed with the package (entry point `pytest11`), so any project's tests
-can ask for the `gearmand` fixture, or `gearmand_factory` for several servers
-or extra options::
-
-    def test_resize(gearmand, settings):
-        settings.GEARMAN_SERVERS = [gearmand.address]
-
-Each server listens on a free 127.0.0.1 port and is stopped by pid.
+`GearmandServer` runs one gearmand on a free 127.0.0.1 port and stops it by
+pid; `GearmandFactory` runs several. The pytest fixtures built on them live in
+`django_gearman.pytest_plugin`.
 """
 
 from __future__ import annotations
@@ -18,11 +13,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
-import pytest
-
-INSTALL_HINT = "apt-get install -y gearman-job-server gearman-tools"
+INSTALL_HINT = "sudo apt-get install -y gearman-job-server gearman-tools"
 SBIN_DIRECTORIES = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin")
 
 
@@ -55,7 +49,11 @@ class GearmandServer:
     def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None):
         self.options = tuple(options)
         self.port = port or free_port()
-        self.log_dir = log_dir or tempfile.mkdtemp(prefix="gearmand-")
+        if log_dir is None:
+            log_dir = tempfile.mkdtemp(prefix="gearmand-")
+            # Kept across restarts; removed once this object is gone.
+            weakref.finalize(self, shutil.rmtree, log_dir, True)
+        self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
 
     @property
@@ -86,6 +84,8 @@ class GearmandServer:
             "--listen=127.0.0.1",
             f"--port={self.port}",
             f"--log-file={self.log_file}",
+            # Its own pid file: as root, gearmand would otherwise share /var/gearmand.pid with every other one.
+            f"--pid-file={Path(self.log_dir) / f'gearmand-{self.port}.pid'}",
             "--verbose=WARNING",
             *self.options,
         ]
@@ -177,23 +177,3 @@ class GearmandFactory:
     def stop_all(self) -> None:
         for server in self.servers:
             server.stop()
-
-
-@pytest.fixture
-def gearmand_factory(tmp_path_factory):
-    """Call it with gearmand options to get a running `GearmandServer`."""
-    factory = GearmandFactory(str(tmp_path_factory.mktemp("gearmand")))
-    try:
-        yield factory
-    finally:
-        factory.stop_all()
-
-
-@pytest.fixture
-def gearmand(gearmand_factory) -> GearmandServer:
-    """A fresh gearmand on a free 127.0.0.1 port, stopped after the test."""
-    try:
-        find_gearmand()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return gearmand_factory()

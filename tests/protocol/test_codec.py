@@ -149,7 +149,7 @@ def test_nul_in_the_last_argument_is_allowed():
 def test_protocol_package_and_fixture_plugin_do_not_import_django():
     """The protocol core could be published on its own; the pytest plugin serves any project."""
     check = (
-        "import sys, django_gearman.protocol, django_gearman.testing; "
+        "import sys, django_gearman.protocol, django_gearman.testing, django_gearman.pytest_plugin; "
         "sys.exit(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", check], timeout=30).returncode == 0

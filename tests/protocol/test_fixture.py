@@ -10,6 +10,8 @@ from django_gearman import testing
 from django_gearman.protocol import AdminClient, Client
 from django_gearman.testing import GearmandFactory, GearmandServer
 
+pytest_plugins = ["pytester"]
+
 
 def process_exists(pid: int) -> bool:
     try:
@@ -90,8 +92,21 @@ def test_a_bad_option_reports_gearmands_complaint(tmp_path):
         server.start()
 
 
-def test_missing_gearmand_names_the_install_command(monkeypatch):
+@pytest.fixture
+def no_gearmand(monkeypatch):
     monkeypatch.setattr(testing.shutil, "which", lambda name: None)
     monkeypatch.setattr(testing, "SBIN_DIRECTORIES", ("/nonexistent",))
-    with pytest.raises(RuntimeError, match="apt-get install -y gearman-job-server"):
+
+
+def test_missing_gearmand_names_the_install_command(no_gearmand):
+    with pytest.raises(RuntimeError, match="sudo apt-get install -y gearman-job-server gearman-tools"):
         testing.find_gearmand()
+
+
+@pytest.mark.parametrize("fixture", ["gearmand", "gearmand_factory"])
+def test_the_fixtures_fail_with_the_install_command_not_a_traceback(no_gearmand, pytester, fixture):
+    pytester.makepyfile(f"def test_uses_it({fixture}):\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:django", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*gearmand is not installed*sudo apt-get install -y gearman-job-server*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
