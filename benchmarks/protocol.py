@@ -148,7 +148,7 @@ def ours_foreground(server: GearmandServer, function: str, jobs: int) -> list[fl
     latencies = []
     for _ in range(jobs):
         started = time.perf_counter()
-        if client.submit_job(function, PAYLOAD, timeout=POLL_TIMEOUT) != PAYLOAD:
+        if client.submit_job(function, PAYLOAD, poll_timeout=POLL_TIMEOUT) != PAYLOAD:
             raise AssertionError("wrong result")
         latencies.append(time.perf_counter() - started)
     client.close()
@@ -173,7 +173,7 @@ def pygearman_foreground(server: GearmandServer, function: str, jobs: int) -> li
 def ours_background(server: GearmandServer, function: str, jobs: int) -> None:
     client = Client([server.address])
     for _ in range(jobs):
-        client.submit_job(function, PAYLOAD, background=True, timeout=POLL_TIMEOUT)
+        client.submit_job(function, PAYLOAD, background=True, poll_timeout=POLL_TIMEOUT)
     client.close()
 
 
@@ -193,7 +193,7 @@ def ours_batched(server: GearmandServer, function: str, jobs: int) -> None:
     client = Client([server.address])
     for _ in range(jobs // BATCH_SIZE):
         batch = [JobRequest(function, PAYLOAD, background=True) for _ in range(BATCH_SIZE)]
-        client.submit_jobs(batch, timeout=POLL_TIMEOUT)
+        client.submit_multiple_jobs(batch, poll_timeout=POLL_TIMEOUT)
         if any(request.error for request in batch):
             raise AssertionError("a batched job failed")
     client.close()

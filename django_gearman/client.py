@@ -168,17 +168,18 @@ class GearmanClient:
         """Submit pipelined; then resubmit, together, the jobs that failed and have retries left."""
         pending = range(len(requests))
         while pending:
-            self._client.submit_jobs([requests[index] for index in pending], wait=wait, timeout=timeout)
+            self._client.submit_multiple_jobs([requests[index] for index in pending], wait_until_complete=wait,
+                                              poll_timeout=timeout)
             pending = [index for index in pending if wait and retries[index] and self._retryable(requests[index])]
             for index in pending:
                 retries[index] -= 1
                 requests[index] = _fresh(requests[index])
 
-    def get_job_status(self, handle: JobHandle | str, *, timeout: float | None = 10.0) -> JobStatus:
+    def get_job_status(self, handle: JobHandle | str, *, poll_timeout: float | None = 10.0) -> JobStatus:
         """Progress of a job by its handle (or `str(handle)`), from the server that took it."""
         if self.settings.always_eager:
             return JobStatus(known=False, running=False, numerator=0, denominator=0)  # eager jobs are done
-        return self._client.get_job_status(handle, timeout=timeout)
+        return self._client.get_job_status(handle, poll_timeout=poll_timeout)
 
     def close(self) -> None:
         self._client.close()

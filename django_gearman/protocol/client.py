@@ -312,38 +312,41 @@ class Client:
         unique: str | bytes | None = None,
         priority: str | None = None,
         background: bool = False,
-        timeout: float | None = None,
+        poll_timeout: float | None = None,
     ) -> bytes | JobHandle:
-        """Run one job: the result for a foreground job, the handle for a background one."""
+        """Run one job: the result for a foreground job, the handle for a background one.
+
+        `poll_timeout` (seconds, None: no limit) bounds the whole call, as in python-gearman.
+        """
         request = JobRequest(function, data, unique or b"", priority or "normal", background)
-        self.submit_jobs([request], timeout=timeout)
+        self.submit_multiple_jobs([request], poll_timeout=poll_timeout)
         return request.outcome()
 
-    def submit_jobs(
+    def submit_multiple_jobs(
         self,
         requests: Sequence[JobRequest],
         *,
-        wait: bool = True,
-        timeout: float | None = None,
+        wait_until_complete: bool = True,
+        poll_timeout: float | None = None,
     ) -> Sequence[JobRequest]:
-        """Submit all requests pipelined, then (if `wait`) wait for every foreground one.
+        """Submit all requests pipelined, then (if `wait_until_complete`) wait for every foreground one.
 
         Never raises for a single job: each request's `error`, `failed` and
         `result` tell its fate (`outcome()` turns them into a value or an
         exception), so one failure does not hide the others' results.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
         try:
             self._create(requests, deadline)
-            if wait:
+            if wait_until_complete:
                 foreground = [request for request in requests if not request.background]
                 if foreground:
                     self._wait(foreground, deadline)
         except GearmanTimeout:
-            self._abandon(requests, timeout)
+            self._abandon(requests, poll_timeout)
         return requests
 
-    def get_job_status(self, handle: JobHandle | str, *, timeout: float | None = 10.0) -> JobStatus:
+    def get_job_status(self, handle: JobHandle | str, *, poll_timeout: float | None = 10.0) -> JobStatus:
         """Ask the server that created the job how it is doing."""
         if isinstance(handle, str):
             handle = JobHandle.from_string(handle)
@@ -352,15 +355,15 @@ class Client:
             raise ValueError(
                 f"job handle {handle} belongs to {address}, which is not one of this client's servers"
             )
-        reply = self._ask(address, encode(PacketType.GET_STATUS, handle.handle.encode("latin-1")), timeout)
+        reply = self._ask(address, encode(PacketType.GET_STATUS, handle.handle.encode("latin-1")), poll_timeout)
         _, known, running, numerator, denominator = reply
         return JobStatus(known == b"1", running == b"1", _int(numerator), _int(denominator))
 
-    def echo(self, data: bytes = b"ping", *, server=None, timeout: float | None = 5.0) -> float:
+    def echo(self, data: bytes = b"ping", *, server=None, poll_timeout: float | None = 5.0) -> float:
         """Round-trip `data` through ECHO_REQ; returns the seconds it took."""
         address = ServerAddress.parse(server) if server is not None else self.servers[0]
         started = time.perf_counter()
-        reply = self._ask(address, encode(PacketType.ECHO_REQ, data), timeout)
+        reply = self._ask(address, encode(PacketType.ECHO_REQ, data), poll_timeout)
         if reply[0] != data:
             raise GearmanServerUnavailable(f"{address} echoed different bytes")
         return time.perf_counter() - started

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from workers.helpers import release, wait_jobs
+from conftest import wait_status
+from workers.helpers import release
 
 from django_gearman import GearmanClient
 from django_gearman.registry import find_worker
@@ -39,7 +40,7 @@ def busy_server(gearman_settings, settings, start_worker, tmp_path):
     for _ in range(3):
         client.submit_job(HOLD, args=[str(flag)], background=True)
         client.submit_job(UNSERVED, args=[], background=True)
-    wait_jobs(gearman_settings, PREFIX + HOLD, running=2, queued=1)
+    wait_status(gearman_settings, PREFIX + HOLD, running=2, queued=1)
     yield BusyServer(gearman_settings, workers)
     release(flag)
     client.close()

@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import WorkerProcess, manage_py_env, wait_for
-from gearman_helpers import APPS_DIR, point_settings_at, registered_functions
+from conftest import WorkerProcess, manage_py_env, point_settings_at
+from gearman_helpers import APPS_DIR
 
 from django_gearman import tasks
 from django_gearman.testing import GearmandFactory
@@ -60,21 +60,12 @@ def isolated_tasks():
 
 
 @pytest.fixture
-def gearman_cli_worker(gearmand):
+def gearman_cli_worker(gearmand, start_peer_worker):
     """`gearman_cli_worker(function, *command)`: a non-Django worker (the `gearman` CLI) on the
     `gearmand` fixture's server that runs `command` per job, job data on stdin, stdout the result."""
-    processes = []
 
     def start(function: str, *command: str) -> subprocess.Popen:
-        process = subprocess.Popen(
-            ["gearman", "-w", "-h", gearmand.host, "-p", str(gearmand.port), "-f", function, "--", *command],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        wait_for(lambda: function in registered_functions(gearmand), message=f"gearman -w -f {function}")
-        return process
+        return start_peer_worker("gearman", "-w", "-h", gearmand.host, "-p", gearmand.port, "-f", function,
+                                 "--", *command, functions=[function])
 
-    yield start
-    for process in processes:
-        process.kill()
-        process.wait()
+    return start

@@ -5,9 +5,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import wait_for
+from conftest import registered_functions, total_jobs, wait_for
 from django.db import transaction
-from gearman_helpers import PROBE_ENV, queued_jobs, registered_functions
+from gearman_helpers import PROBE_ENV
 from gearman_probe.gearman_workers.probe import raise_probe_error, record
 from gearman_probe.gearman_workers.probe import send_data as probe_send_data
 from shop.gearman_workers.worker import add, echo, fail, reverse, wait_for_file
@@ -194,7 +194,7 @@ def test_gearmand_dying_during_a_job_raises_server_unavailable(gearman_settings,
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
     with ThreadPoolExecutor(max_workers=1) as pool:
         waiting = pool.submit(wait_for_file.submit, str(tmp_path / "never"))
-        wait_for(lambda: queued_jobs(gearman_settings, "shop.worker.wait_for_file"), message="the job to start")
+        wait_for(lambda: total_jobs(gearman_settings, "shop.worker.wait_for_file"), message="the job to start")
         gearman_settings.kill()
         with pytest.raises(GearmanServerUnavailable):
             waiting.result(timeout=30)
@@ -233,11 +233,11 @@ def test_unique_jobs_in_flight_are_coalesced_by_gearmand(gearman_settings):
     client = GearmanClient()
     for _ in range(3):
         client.submit_job("nobody-serves-this", args=[1], unique=True, background=True)
-    assert queued_jobs(gearman_settings, "nobody-serves-this") == 1
+    assert total_jobs(gearman_settings, "nobody-serves-this") == 1
     client.submit_job("nobody-serves-this", args=[2], unique=True, background=True)
     client.submit_job("nobody-serves-this", args=[1], unique="my-id", background=True)
     client.submit_job("nobody-serves-this", args=[3], unique="my-id", background=True)
-    assert queued_jobs(gearman_settings, "nobody-serves-this") == 3
+    assert total_jobs(gearman_settings, "nobody-serves-this") == 3
 
 
 # -- GEARMAN_TASK_PREFIX --------------------------------------------------------------
@@ -266,8 +266,8 @@ def test_submit_on_commit_submits_after_the_commit_and_never_after_a_rollback(ge
             raise RuntimeError("rollback")
     with transaction.atomic():
         record.submit_on_commit(str(committed), "committed", order=1)
-        assert queued_jobs(gearman_settings, record.name) == 0  # not before the commit
-    assert queued_jobs(gearman_settings, record.name) == 1  # only the committed one
+        assert total_jobs(gearman_settings, record.name) == 0  # not before the commit
+    assert total_jobs(gearman_settings, record.name) == 1  # only the committed one
 
     start_probe_worker(start_worker, gearman_settings)
     wait_for(committed.exists, message="the committed job to run")

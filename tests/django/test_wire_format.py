@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from gearman_helpers import queued_jobs
+from conftest import total_jobs
 
 from django_gearman import GearmanClient
 from django_gearman.serializers import Codec, encode_failure
@@ -80,7 +80,7 @@ def test_unique_true_is_the_blake2b_160_digest_of_the_data(gearman_settings):
     client.submit_job("nobody-serves-this", data=b"same bytes", unique=True, background=True)
     digest = hashlib.blake2b(b"same bytes", digest_size=20).hexdigest()
     client.submit_job("nobody-serves-this", data=b"same bytes", unique=digest, background=True)
-    assert queued_jobs(gearman_settings, "nobody-serves-this") == 1
+    assert total_jobs(gearman_settings, "nobody-serves-this") == 1
 
 
 @pytest.fixture

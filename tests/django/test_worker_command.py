@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MANAGE_PY, manage_py_env
-from gearman_helpers import PROBE_ENV, registered_functions
+from conftest import MANAGE_PY, manage_py_env, registered_functions
+from gearman_helpers import PROBE_ENV
 from shop.gearman_workers.worker import add, fail, whoami
 
 from django_gearman import GearmanClient, GearmanJobFailed

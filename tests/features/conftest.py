@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from workers.conftest import in_background  # noqa: F401 - a fixture these tests use too
 
 from django_gearman import GearmanClient
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import wait_status
 from shop.gearman_workers.worker import add, reverse
-from workers.helpers import release, wait_jobs
+from workers.helpers import release
 
 from django_gearman import GearmanClient, GearmanJobFailed, GearmanServerUnavailable, JobHandle
 from django_gearman.testing import free_port
@@ -21,7 +22,7 @@ def test_jobs_of_a_batch_run_at_the_same_time(serve, gearman, gearman_settings, 
     batch = in_background(gearman.submit_multiple_jobs, HOLD, [[str(flag)]] * 3)
     # Each job waits for the flag, so all three running at once proves the batch
     # takes as long as its longest job, not the sum.
-    wait_jobs(gearman_settings, HOLD, running=3, queued=0)
+    wait_status(gearman_settings, HOLD, running=3, queued=0)
     release(flag, "released")
 
     assert batch.result(timeout=30) == ["released"] * 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from workers.helpers import wait_jobs
+from conftest import wait_status
 
 from .helpers import collected_lines
 
@@ -16,7 +16,7 @@ RUN_ORDER = ["high 1", "high 2", "normal 1", "normal 2", "low 1", "low 2"]
 def test_background_jobs_run_by_priority(serve, gearman, gearman_settings, shop_data):
     for priority, line in SUBMITTED:
         gearman.submit_job(LOG, data=line, priority=priority, background=True)
-    wait_jobs(gearman_settings, LOG, queued=len(SUBMITTED))
+    wait_status(gearman_settings, LOG, queued=len(SUBMITTED))
 
     serve("recipes", "--prefetch", "1")  # one job at a time, always the most urgent one queued
 
@@ -27,7 +27,7 @@ def test_foreground_jobs_run_by_priority_and_results_keep_submission_order(
         serve, gearman, gearman_settings, shop_data, in_background):
     jobs = [{"task": LOG, "data": line, "priority": priority} for priority, line in SUBMITTED]
     batch = in_background(gearman.submit_multiple_jobs, jobs)
-    wait_jobs(gearman_settings, LOG, queued=len(SUBMITTED))
+    wait_status(gearman_settings, LOG, queued=len(SUBMITTED))
 
     serve("recipes", "--prefetch", "1")
 

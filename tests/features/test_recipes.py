@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from workers.helpers import wait_jobs
+from conftest import wait_status
 
 from .helpers import sent_mail
 
@@ -55,7 +55,7 @@ def test_delayed_email_is_queued_by_the_view_and_sent_by_the_mail_worker(serve, 
 
     # The view answered with nobody to send mail: the job waits in gearmand.
     assert response.status_code == 202
-    wait_jobs(gearman_settings, "send-email", queued=1)
+    wait_status(gearman_settings, "send-email", queued=1)
     serve("mail", "-q", "mail")
     mail = sent_mail(shop_data)
     assert "Subject: Message from Ann" in mail

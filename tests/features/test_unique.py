@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import wait_for
-from workers.helpers import wait_jobs
+from conftest import wait_for, wait_status
 
 from django_gearman import GearmanClient
 
@@ -20,7 +19,7 @@ def test_clients_waiting_on_one_unique_id_share_one_run(serve, gearman_settings,
     # No worker yet: all three wait on one job, whose arguments are those of the first to arrive.
     wait_for(lambda: waiting_clients(gearman_settings, "the-sum") == 3,
              message="three clients waiting on unique id the-sum")
-    wait_jobs(gearman_settings, "shop.worker.add", queued=1)
+    wait_status(gearman_settings, "shop.worker.add", queued=1)
     serve("worker")
 
     results = [client.result(timeout=30) for client in clients]
@@ -43,7 +42,7 @@ def test_background_jobs_with_one_unique_id_are_queued_and_run_once(serve, gearm
                                   background=True) for n in (1, 2, 3)]
 
     assert len(set(handles)) == 1
-    wait_jobs(gearman_settings, "shop.recipes.collect_log", queued=1)
+    wait_status(gearman_settings, "shop.recipes.collect_log", queued=1)
     serve("recipes")
     gearman.submit_job("shop.recipes.collect_log", data="after")  # runs after the queued one: one worker
     assert collected_lines(shop_data, 2) == ["copy 1", "after"]

@@ -9,10 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
-from features.conftest import gearman, in_background, serve, shop_data  # noqa: F401 - fixtures used here too
-
-from django_gearman.protocol import AdminClient
+from features.conftest import gearman, serve, shop_data  # noqa: F401 - fixtures used here too
 
 HERE = Path(__file__).resolve().parent
 INSTALL = "apt-get install -y php-cli php-gearman libgearman-client-perl gearman-tools"
@@ -70,31 +67,3 @@ def output_lines(*command) -> list[str]:
     assert result.returncode == 0, f"{command} exited with {result.returncode}:\n{result.stderr}"
     return result.stdout.splitlines()
 
-
-@pytest.fixture
-def start_peer_worker(gearman_settings, tmp_path):
-    """`start_peer_worker(*command, functions=[...])` runs a worker written in another language
-    until the test ends; returns once gearmand lists a worker for every one of `functions`."""
-    started: list[subprocess.Popen] = []
-
-    def start(*command, functions: list[str]) -> subprocess.Popen:
-        log_path = tmp_path / f"peer-{len(started)}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(list(map(str, command)), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT)
-        started.append(process)
-
-        def serving():
-            if process.poll() is not None:
-                pytest.fail(f"{command} exited with {process.returncode}:\n{log_path.read_text()}")
-            with AdminClient(str(gearman_settings)) as admin:
-                workers = {row.function: row.available_workers for row in admin.status()}
-            return all(workers.get(function) for function in functions)
-
-        wait_for(serving, message=f"{command} to serve {functions}")
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait()

@@ -33,7 +33,7 @@ def test_status_total_counts_queued_plus_running(admin, client, gearmand, run_wo
     def held(job):
         release.wait(10)
 
-    client.submit_jobs([JobRequest("held", b"%d" % n, background=True) for n in range(3)], timeout=10)
+    client.submit_multiple_jobs([JobRequest("held", b"%d" % n, background=True) for n in range(3)], poll_timeout=10)
     run_worker([gearmand], {"held": held})
     try:
         status = wait_for(lambda: (row := function_status(gearmand, "held")).running == 1 and row, message="running")
@@ -45,7 +45,7 @@ def test_status_total_counts_queued_plus_running(admin, client, gearmand, run_wo
 
 
 def test_results_are_frozen(admin, client):
-    client.submit_job("queued", b"", background=True, timeout=10)
+    client.submit_job("queued", b"", background=True, poll_timeout=10)
     rows = [admin.status()[0], admin.workers()[0], admin.show_jobs()[0]]
     assert [type(row) for row in rows] == [FunctionStatus, WorkerInfo, QueuedJob]
     for row in rows:
@@ -71,32 +71,32 @@ def test_version_and_getpid(admin, gearmand):
 
 
 def test_maxqueue_limits_a_functions_queue(admin, client):
-    client.submit_job("limited", b"1", background=True, timeout=10)
+    client.submit_job("limited", b"1", background=True, poll_timeout=10)
     admin.maxqueue("limited", 2)
-    client.submit_job("limited", b"2", background=True, timeout=10)
+    client.submit_job("limited", b"2", background=True, poll_timeout=10)
     with pytest.raises(GearmanError, match="QUEUE_ERROR"):
-        client.submit_job("limited", b"3", background=True, timeout=10)
+        client.submit_job("limited", b"3", background=True, poll_timeout=10)
     admin.maxqueue("limited")  # unlimited again
-    client.submit_job("limited", b"3", background=True, timeout=10)
+    client.submit_job("limited", b"3", background=True, poll_timeout=10)
     assert function_status(admin.address, "limited").total == 3
 
 
 def test_maxqueue_is_ignored_for_a_function_gearmand_does_not_know_yet(admin, client):
     """A gearmand 1.1.20 fact callers must know: set maxqueue after the first job."""
     admin.maxqueue("unknown-yet", 1)
-    client.submit_job("unknown-yet", b"1", background=True, timeout=10)
-    client.submit_job("unknown-yet", b"2", background=True, timeout=10)
+    client.submit_job("unknown-yet", b"1", background=True, poll_timeout=10)
+    client.submit_job("unknown-yet", b"2", background=True, poll_timeout=10)
     assert function_status(admin.address, "unknown-yet").total == 2
 
 
 def test_show_jobs_and_cancel_job(admin, client, gearmand, run_worker):
-    handle = client.submit_job("cancel-me", b"never", background=True, timeout=10)
+    handle = client.submit_job("cancel-me", b"never", background=True, poll_timeout=10)
     assert admin.show_jobs() == [QueuedJob(handle.handle, retries=0, ignore_job=False, job_queued=True)]
     admin.cancel_job(handle.handle)
     assert admin.show_jobs() == [QueuedJob(handle.handle, retries=0, ignore_job=True, job_queued=False)]
     ran = []
     run_worker([gearmand], {"cancel-me": lambda job: ran.append(job.data)})
-    assert client.submit_job("cancel-me", b"later", timeout=10) is not None
+    assert client.submit_job("cancel-me", b"later", poll_timeout=10) is not None
     assert ran == [b"later"]
     assert admin.show_jobs() == []
 

@@ -37,7 +37,7 @@ def reverse(job):
 
 def enqueue(client: Client, data: bytes = b"") -> JobHandle:
     """A background job for a function no worker serves: it stays queued."""
-    return client.submit_job("queued", data, background=True, timeout=10)
+    return client.submit_job("queued", data, background=True, poll_timeout=10)
 
 
 @pytest.fixture
@@ -54,17 +54,17 @@ def reverser(gearmand, run_worker):
     ids=["empty", "all-bytes", "nul", "utf8", "1MiB"],
 )
 def test_foreground_job_returns_the_result_byte_exact(client, reverser, payload):
-    assert client.submit_job("reverse", payload, timeout=10) == payload[::-1]
+    assert client.submit_job("reverse", payload, poll_timeout=10) == payload[::-1]
 
 
 def test_str_arguments_are_sent_as_utf8(client, reverser):
-    assert client.submit_job("reverse", "kůň 🐎", timeout=10) == "kůň 🐎".encode()[::-1]
+    assert client.submit_job("reverse", "kůň 🐎", poll_timeout=10) == "kůň 🐎".encode()[::-1]
 
 
 def test_background_job_returns_its_handle_and_runs(client, gearmand, run_worker):
     received = []
     run_worker([gearmand], {"record": lambda job: received.append(job.data)})
-    handle = client.submit_job("record", BINARY, background=True, timeout=10)
+    handle = client.submit_job("record", BINARY, background=True, poll_timeout=10)
     assert isinstance(handle, JobHandle)
     assert handle.server == gearmand.address
     assert handle.handle.startswith("H:")
@@ -85,7 +85,7 @@ def test_get_job_status_follows_a_background_job(client, gearmand, run_worker):
         job.send_status(3, 10)
         release.wait(10)
 
-    handle = client.submit_job("progress", b"", background=True, timeout=10)
+    handle = client.submit_job("progress", b"", background=True, poll_timeout=10)
     assert client.get_job_status(handle) == JobStatus(known=True, running=False, numerator=0, denominator=0)
     run_worker([gearmand], {"progress": progress})
     status = wait_for(lambda: (s := client.get_job_status(str(handle))).numerator == 3 and s, message="progress")
@@ -102,9 +102,9 @@ def test_higher_priority_jobs_run_first(client, gearmand, run_worker, background
         JobRequest("ordered", priority, priority=priority, background=background)
         for priority in ("low", "normal", "high")
     ]
-    client.submit_jobs(requests, wait=False, timeout=10)
+    client.submit_multiple_jobs(requests, wait_until_complete=False, poll_timeout=10)
     run_worker([gearmand], {"ordered": lambda job: order.append(job.data)})
-    client.submit_jobs(requests, timeout=10)  # waits for the foreground ones
+    client.submit_multiple_jobs(requests, poll_timeout=10)  # waits for the foreground ones
     wait_for(lambda: len(order) == 3, message="all three jobs")
     assert order == [b"high", b"normal", b"low"]
     assert all(request.error is None for request in requests)
@@ -122,9 +122,9 @@ def test_duplicate_unique_ids_in_one_batch_run_once(client, gearmand, run_worker
     # gearmand merges a duplicate only into a job still queued or running, so
     # the worker starts after all are created: else a fast one may finish the
     # first before gearmand reads the second, which then runs again.
-    client.submit_jobs(requests, wait=False, timeout=10)
+    client.submit_multiple_jobs(requests, wait_until_complete=False, poll_timeout=10)
     run_worker([gearmand], {"count": count})
-    client.submit_jobs(requests, timeout=10)
+    client.submit_multiple_jobs(requests, poll_timeout=10)
     assert [request.result for request in requests] == [b"result of first"] * 3 + [b"result of other"]
     assert sorted(calls) == [b"first", b"other"]
     assert len({request.handle for request in requests[:3]}) == 1
@@ -132,7 +132,7 @@ def test_duplicate_unique_ids_in_one_batch_run_once(client, gearmand, run_worker
 
 def test_duplicate_unique_ids_in_a_background_batch_share_one_job(client, gearmand):
     requests = [JobRequest("queued", b"x", unique="dup", background=True) for _ in range(3)]
-    client.submit_jobs(requests, timeout=10)
+    client.submit_multiple_jobs(requests, poll_timeout=10)
     assert len({request.handle for request in requests}) == 1
     assert function_status(gearmand, "queued").total == 1
 
@@ -141,7 +141,7 @@ def test_jobs_with_one_unique_id_always_start_at_the_same_server(gearmand_factor
     servers = [gearmand_factory().address for _ in range(3)]
     client = Client(servers)
     for unique in ("a", "b", "c"):
-        handles = [client.submit_job("queued", b"", unique=unique, background=True, timeout=10) for _ in range(4)]
+        handles = [client.submit_job("queued", b"", unique=unique, background=True, poll_timeout=10) for _ in range(4)]
         assert len({handle.server for handle in handles}) == 1
 
 
@@ -167,7 +167,7 @@ def test_failures_reach_the_client_with_their_reason(
 ):
     run_worker([gearmand], {"fails": callback})
     with pytest.raises(GearmanJobFailed) as failure:
-        client.submit_job("fails", b"", timeout=10)
+        client.submit_job("fails", b"", poll_timeout=10)
     assert failure.value.message == message
     assert failure.value.exception_data == exception_data
     assert failure.value.warnings == warnings
@@ -200,7 +200,7 @@ def test_status_data_and_warnings_are_collected(client, gearmand, run_worker):
         return b"done"
 
     run_worker([gearmand], {"chatty": chatty})
-    (request,) = client.submit_jobs([JobRequest("chatty")], timeout=10)
+    (request,) = client.submit_multiple_jobs([JobRequest("chatty")], poll_timeout=10)
     assert request.outcome() == b"done"
     assert request.status == (1, 2)
     assert request.data_chunks == [b"chunk\0one", b"chunk two"]
@@ -210,7 +210,7 @@ def test_status_data_and_warnings_are_collected(client, gearmand, run_worker):
 def test_a_batch_reports_each_job_separately(client, gearmand, run_worker):
     run_worker([gearmand], {"reverse": reverse, "fails": raising})
     requests = [JobRequest("reverse", b"ab"), JobRequest("fails"), JobRequest("reverse", b"cd")]
-    client.submit_jobs(requests, timeout=10)
+    client.submit_multiple_jobs(requests, poll_timeout=10)
     assert [requests[0].outcome(), requests[2].outcome()] == [b"ba", b"dc"]
     with pytest.raises(GearmanJobFailed, match="kaput"):
         requests[1].outcome()
@@ -221,20 +221,20 @@ def test_a_batch_reports_each_job_separately(client, gearmand, run_worker):
 
 def test_foreground_job_without_a_worker_times_out(client):
     with pytest.raises(GearmanTimeout, match=r"'nobody' did not finish within 0.2 s \(handle H:"):
-        client.submit_job("nobody", b"", timeout=0.2)
+        client.submit_job("nobody", b"", poll_timeout=0.2)
 
 
 def test_every_blocking_call_times_out_on_a_silent_server(silent_server):
     client = Client([silent_server])
     with pytest.raises(GearmanTimeout):
-        client.submit_job("f", b"", timeout=0.2)
+        client.submit_job("f", b"", poll_timeout=0.2)
     with pytest.raises(GearmanTimeout):
-        client.submit_job("f", b"", background=True, timeout=0.2)
+        client.submit_job("f", b"", background=True, poll_timeout=0.2)
     with pytest.raises(GearmanTimeout):
-        client.get_job_status(JobHandle("H:x:1", silent_server), timeout=0.2)
+        client.get_job_status(JobHandle("H:x:1", silent_server), poll_timeout=0.2)
     with pytest.raises(GearmanTimeout):
-        client.echo(timeout=0.2)
-    (request,) = client.submit_jobs([JobRequest("f")], timeout=0.2)
+        client.echo(poll_timeout=0.2)
+    (request,) = client.submit_multiple_jobs([JobRequest("f")], poll_timeout=0.2)
     assert isinstance(request.error, GearmanTimeout)
     assert "not yet accepted by gearmand" in str(request.error)
 
@@ -251,12 +251,12 @@ def test_a_timed_out_jobs_late_reply_does_not_disturb_the_next_call(client, gear
 
     run_worker([gearmand], {"slow": slow})
     with pytest.raises(GearmanTimeout):
-        client.submit_job("slow", b"first", timeout=0.2)
+        client.submit_job("slow", b"first", poll_timeout=0.2)
     release.set()
     # Let the late WORK_COMPLETE reach our socket before the next call reads from it.
     wait_for(lambda: finished == [b"first"] and function_status(gearmand, "slow").total == 0, message="the late reply")
-    assert client.submit_job("slow", b"second", timeout=10) == b"result of second"
-    assert client.submit_job("slow", b"third", timeout=10) == b"result of third"
+    assert client.submit_job("slow", b"second", poll_timeout=10) == b"result of second"
+    assert client.submit_job("slow", b"third", poll_timeout=10) == b"result of third"
 
 
 def test_results_are_routed_by_handle_not_by_arrival_order(client, gearmand, run_worker):
@@ -275,7 +275,7 @@ def test_results_are_routed_by_handle_not_by_arrival_order(client, gearmand, run
     run_worker([gearmand], {"ordered": ordered})
     wait_registered(gearmand, "ordered", workers=2)  # else one worker would get both, in order
     requests = [JobRequest("ordered", b"first"), JobRequest("ordered", b"second")]
-    client.submit_jobs(requests, timeout=10)
+    client.submit_multiple_jobs(requests, poll_timeout=10)
     assert [request.outcome() for request in requests] == [b"result of first", b"result of second"]
     assert completed[0] == b"second"
 
@@ -287,7 +287,7 @@ def test_background_batch_is_pipelined(gearmand, recorder):
     proxy = recorder(gearmand)
     client = Client([proxy.address])
     requests = [JobRequest("queued", b"%d" % n, background=True) for n in range(500)]
-    client.submit_jobs(requests, timeout=30)
+    client.submit_multiple_jobs(requests, poll_timeout=30)
     assert len({request.handle for request in requests}) == 500
     assert function_status(gearmand, "queued").total == 500
     sent_before_first_reply = 0
@@ -302,7 +302,7 @@ def test_foreground_batch_across_two_workers(client, gearmand, run_worker):
     run_worker([gearmand], {"reverse": reverse}, prefetch=4)
     run_worker([gearmand], {"reverse": reverse}, prefetch=4)
     requests = [JobRequest("reverse", os.urandom(n % 50)) for n in range(300)]
-    client.submit_jobs(requests, timeout=30)
+    client.submit_multiple_jobs(requests, poll_timeout=30)
     assert [request.outcome() for request in requests] == [request.data[::-1] for request in requests]
 
 
@@ -331,7 +331,7 @@ def test_failover_skips_a_server_that_is_down(gearmand, closed_port, run_worker)
     handles = [enqueue(client) for _ in range(6)]
     assert {handle.server for handle in handles} == {gearmand.address}
     run_worker([gearmand], {"reverse": reverse})
-    assert client.submit_job("reverse", b"abc", timeout=10) == b"cba"
+    assert client.submit_job("reverse", b"abc", poll_timeout=10) == b"cba"
 
 
 def test_failover_when_a_server_dies_under_the_client(gearmand_factory):
@@ -347,8 +347,8 @@ def test_failover_when_a_server_dies_under_the_client(gearmand_factory):
 def test_no_server_reachable(closed_port):
     client = Client([closed_port])
     with pytest.raises(GearmanServerUnavailable, match="no Gearman server is reachable"):
-        client.submit_job("f", b"", timeout=5)
-    (request,) = client.submit_jobs([JobRequest("f")], timeout=5)
+        client.submit_job("f", b"", poll_timeout=5)
+    (request,) = client.submit_multiple_jobs([JobRequest("f")], poll_timeout=5)
     assert isinstance(request.error, GearmanServerUnavailable)
     with pytest.raises(GearmanServerUnavailable):
         client.get_job_status(JobHandle("H:x:1", closed_port))
@@ -376,7 +376,7 @@ def test_protocol_garbage_from_the_server_raises_protocol_error():
         thread.start()
         client = Client([address])
         with pytest.raises(ProtocolError, match="bad packet magic b'HTTP'"):
-            client.submit_job("f", b"", timeout=5)
+            client.submit_job("f", b"", poll_timeout=5)
         client.close()
         thread.join(5)
 
@@ -385,7 +385,7 @@ def test_protocol_garbage_from_the_server_raises_protocol_error():
 
 
 def test_every_socket_sets_tcp_nodelay(client, gearmand, reverser):
-    client.submit_job("reverse", b"", timeout=10)
+    client.submit_job("reverse", b"", poll_timeout=10)
     (channel,) = client._state().channels.values()
     (link,) = reverser.worker._links
     for sock in (channel.connection.sock, link.connection.sock):
@@ -400,7 +400,7 @@ def test_one_client_shared_by_threads(client, gearmand, run_worker):
     def submit(thread_number):
         for job_number in range(50):
             data = b"%d-%d" % (thread_number, job_number)
-            result = client.submit_job("reverse", data, timeout=30)
+            result = client.submit_job("reverse", data, poll_timeout=30)
             if result != data[::-1]:
                 wrong.append((data, result))
 
@@ -412,7 +412,7 @@ def test_one_client_shared_by_threads(client, gearmand, run_worker):
     assert not any(thread.is_alive() for thread in threads)
     assert wrong == []
     with pytest.raises(GearmanTimeout):
-        client.submit_job("nobody", b"", timeout=0.01)
+        client.submit_job("nobody", b"", poll_timeout=0.01)
 
 
 def test_a_client_used_before_fork_works_in_parent_and_child(client, gearmand):
@@ -465,12 +465,12 @@ def test_client_and_worker_beyond_1024_file_descriptors(gearmand, run_worker):
         held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
         client = Client([gearmand.address])
         worker = run_worker([gearmand], {"reverse": reverse})
-        assert client.submit_job("reverse", b"high fds", timeout=10) == b"sdf hgih"
+        assert client.submit_job("reverse", b"high fds", poll_timeout=10) == b"sdf hgih"
         (channel,) = client._state().channels.values()
         assert channel.connection.fileno() > 1024
         assert worker.worker._links[0].connection.fileno() > 1024
         requests = [JobRequest("reverse", b"%d" % n) for n in range(100)]
-        client.submit_jobs(requests, timeout=30)
+        client.submit_multiple_jobs(requests, poll_timeout=30)
         assert all(request.outcome() == request.data[::-1] for request in requests)
         worker.stop()
         client.close()

@@ -32,7 +32,7 @@ def test_gearmand_fixture_serves_on_loopback(gearmand):
 def test_factory_starts_independent_servers(gearmand_factory):
     first, second = gearmand_factory(), gearmand_factory()
     assert first.port != second.port
-    Client([first.address]).submit_job("only-on-first", b"", background=True, timeout=10)
+    Client([first.address]).submit_job("only-on-first", b"", background=True, poll_timeout=10)
     with AdminClient(second.address) as admin:
         assert admin.status() == []
 
@@ -42,7 +42,7 @@ def test_factory_passes_gearmand_options(gearmand_factory, tmp_path):
     server = gearmand_factory("-q", "libsqlite3", f"--libsqlite3-db={tmp_path / 'queue.sqlite'}")
     # Not empty: gearmand 1.1.20 stores empty data in a way it then cannot reload,
     # and refuses to start ("column 3 is not type TEXT").
-    handle = Client([server.address]).submit_job("kept", b"payload", background=True, timeout=10)
+    handle = Client([server.address]).submit_job("kept", b"payload", background=True, poll_timeout=10)
     server.restart()
     with AdminClient(server.address) as admin:
         assert [job.handle for job in admin.show_jobs()] == [handle.handle]

@@ -66,19 +66,19 @@ def reverse(job):
 @pytest.mark.parametrize("payload", [BINARY, TEXT.encode(), b""], ids=["binary", "utf8", "empty"])
 def test_our_client_to_cli_worker(client, cli_worker, payload):
     cli_worker("cat", "cat")
-    assert client.submit_job("cat", payload, timeout=10) == payload
+    assert client.submit_job("cat", payload, poll_timeout=10) == payload
 
 
 def test_our_batch_to_cli_worker(client, cli_worker):
     cli_worker("cat", "cat")
     requests = [JobRequest("cat", b"job %d \0 %s" % (n, TEXT.encode())) for n in range(20)]
-    client.submit_jobs(requests, timeout=30)
+    client.submit_multiple_jobs(requests, poll_timeout=30)
     assert [request.outcome() for request in requests] == [request.data for request in requests]
 
 
 def test_our_background_job_to_cli_worker(client, cli_worker, gearmand):
     cli_worker("cat", "cat")
-    client.submit_job("cat", b"in the background", background=True, timeout=10)
+    client.submit_job("cat", b"in the background", background=True, poll_timeout=10)
     wait_for(lambda: function_status(gearmand, "cat").total == 0, message="the CLI worker to take the job")
 
 
@@ -184,7 +184,7 @@ def test_our_client_to_pygearman_worker(client, pygearman_worker):
         return job.data.upper()
 
     pygearman_worker({b"upper": chatty})
-    (request,) = client.submit_jobs([JobRequest("upper", b"abc\0\xff" + TEXT.encode())], timeout=10)
+    (request,) = client.submit_multiple_jobs([JobRequest("upper", b"abc\0\xff" + TEXT.encode())], poll_timeout=10)
     assert request.outcome() == (b"abc\0\xff" + TEXT.encode()).upper()
     assert request.status == (1, 2)
     assert request.data_chunks == [b"chunk\0"]
@@ -200,5 +200,5 @@ def test_our_client_sees_pygearman_workers_failure(client, pygearman_worker, sen
 
     pygearman_worker({b"fails": fails})
     with pytest.raises(GearmanJobFailed) as failure:
-        client.submit_job("fails", b"", timeout=10)
+        client.submit_job("fails", b"", poll_timeout=10)
     assert failure.value.exception_data == (b"KeyError: 'x'" if send_exception else None)

@@ -18,8 +18,8 @@ def reverse(job):
 
 
 def queue_background(server, function: str, count: int) -> None:
-    Client([str(server)]).submit_jobs(
-        [JobRequest(function, b"%d" % n, background=True) for n in range(count)], timeout=10
+    Client([str(server)]).submit_multiple_jobs(
+        [JobRequest(function, b"%d" % n, background=True) for n in range(count)], poll_timeout=10
     )
 
 
@@ -39,11 +39,11 @@ def test_can_do_timeout_makes_gearmand_requeue_a_stuck_job(client, gearmand, run
 
     run_worker([gearmand], {"stuck": (stuck_once, 1)})
     request = JobRequest("stuck")
-    client.submit_jobs([request], wait=False, timeout=10)
+    client.submit_multiple_jobs([request], wait_until_complete=False, poll_timeout=10)
     wait_for(lambda: attempts, message="the first attempt")
     wait_for(lambda: function_status(gearmand, "stuck").running == 0, message="gearmand to requeue the job")
     release.set()
-    client.submit_jobs([request], timeout=10)
+    client.submit_multiple_jobs([request], poll_timeout=10)
     assert request.outcome() == b"attempt 2"
     assert attempts[0] == attempts[1]
 
@@ -62,7 +62,7 @@ def test_unregister_withdraws_a_function(client, gearmand, run_worker):
 
     job_worker = run_worker([gearmand], {"drop": drop_other, "other": reverse})
     wait_registered(gearmand, "other")
-    client.submit_job("drop", b"", timeout=10)
+    client.submit_job("drop", b"", poll_timeout=10)
     wait_registered(gearmand, "other", workers=0)
     assert function_status(gearmand, "drop").available_workers == 1
 
@@ -155,10 +155,10 @@ def test_stop_from_a_job_finishes_it_and_takes_no_other(client, gearmand, run_wo
         return b"last"
 
     job_worker = run_worker([gearmand], {"last": stop_after_this})
-    assert client.submit_job("last", b"", timeout=10) == b"last"
+    assert client.submit_job("last", b"", poll_timeout=10) == b"last"
     job_worker.join(10)
     assert not job_worker.is_alive()
-    client.submit_job("last", b"", background=True, timeout=10)
+    client.submit_job("last", b"", background=True, poll_timeout=10)
     assert function_status(gearmand, "last").total == 1
 
 
@@ -190,14 +190,14 @@ def test_stop_before_work_starts_is_not_lost(gearmand):
 )
 def test_callback_return_value_is_the_result(client, gearmand, run_worker, returned, expected):
     run_worker([gearmand], {"returns": lambda job: returned})
-    assert client.submit_job("returns", b"", timeout=10) == expected
+    assert client.submit_job("returns", b"", poll_timeout=10) == expected
 
 
 def test_a_result_that_is_not_bytes_fails_the_job_not_the_worker(client, gearmand, run_worker):
     run_worker([gearmand], {"answer": lambda job: 42 if job.data == b"int" else b"fine"})
     with pytest.raises(GearmanJobFailed, match="TypeError: job data must be bytes or str, not int"):
-        client.submit_job("answer", b"int", timeout=10)
-    assert client.submit_job("answer", b"bytes", timeout=10) == b"fine"
+        client.submit_job("answer", b"int", poll_timeout=10)
+    assert client.submit_job("answer", b"bytes", poll_timeout=10) == b"fine"
 
 
 class Unprintable(Exception):
@@ -213,14 +213,14 @@ def test_an_exception_that_cannot_be_printed_fails_the_job_not_the_worker(client
 
     run_worker([gearmand], {"fragile": callback})
     with pytest.raises(GearmanJobFailed, match=r"Unprintable: <Unprintable: str\(\) failed>"):
-        client.submit_job("fragile", b"bad", timeout=10)
-    assert client.submit_job("fragile", b"good", timeout=10) == b"fine"
+        client.submit_job("fragile", b"bad", poll_timeout=10)
+    assert client.submit_job("fragile", b"good", poll_timeout=10) == b"fine"
 
 
 def test_job_carries_what_the_client_sent(client, gearmand, run_worker):
     seen = []
     run_worker([gearmand], {"inspect": lambda job: seen.append((job.function, job.unique, job.data, job.server))})
-    client.submit_job("inspect", b"\0data\xff", unique="unique-1", timeout=10)
+    client.submit_job("inspect", b"\0data\xff", unique="unique-1", poll_timeout=10)
     assert seen == [(b"inspect", b"unique-1", b"\0data\xff", gearmand.address)]
 
 
@@ -236,7 +236,7 @@ def test_nothing_can_be_sent_after_a_job_finished(client, gearmand, run_worker):
         return b"ignored"
 
     run_worker([gearmand], {"twice": twice})
-    assert client.submit_job("twice", b"", timeout=10) == b"first"
+    assert client.submit_job("twice", b"", poll_timeout=10) == b"first"
     # The client may hear WORK_COMPLETE before the callback gets further.
     wait_for(lambda: errors, message="the refused send")
     assert "already finished" in errors[0]
@@ -249,7 +249,7 @@ def test_one_worker_serves_several_servers(gearmand_factory, run_worker):
     servers = [gearmand_factory() for _ in range(3)]
     run_worker(servers, {"reverse": reverse})
     for server in servers:
-        result = Client([server.address]).submit_job("reverse", server.address, timeout=10)
+        result = Client([server.address]).submit_job("reverse", server.address, poll_timeout=10)
         assert result == server.address.encode()[::-1]
 
 
@@ -267,7 +267,7 @@ def test_idle_worker_serves_again_after_gearmand_restarts(client, gearmand, run_
         gearmand.kill()
     gearmand.restart()
     wait_registered(gearmand, "reverse")
-    assert client.submit_job("reverse", b"again", timeout=15) == b"niaga"
+    assert client.submit_job("reverse", b"again", poll_timeout=15) == b"niaga"
     assert served_by == [worker]
     assert worker.is_alive() and worker.error is None
 
@@ -287,4 +287,4 @@ def test_backoff_grows_to_its_cap_while_a_server_is_down(client, gearmand, close
     dead = next(link for link in worker.worker._links if str(link.address) == closed_port)
     wait_for(lambda: dead.backoff == 0.08 and dead.failures >= 4, message="the backoff to reach its cap")
     # Meanwhile the live server is served as usual.
-    assert client.submit_job("reverse", b"live", timeout=10) == b"evil"
+    assert client.submit_job("reverse", b"live", poll_timeout=10) == b"evil"

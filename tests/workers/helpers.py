@@ -1,5 +1,5 @@
 """Helpers for the worker-process tests: the hook log that testproject's
-shop/signals.py writes, submitting jobs, and gearmand's view of a function."""
+shop/signals.py writes, and submitting and releasing jobs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import function_status, wait_for  # noqa: F401 - function_status: tests/tasks_backend imports it from here
 
 from django_gearman import GearmanClient
-from django_gearman.protocol import AdminClient
 
 #: How long a test waits for a job's result before failing.
 RESULT_TIMEOUT = 30
@@ -63,18 +62,3 @@ def release(path: Path, text: str = "done") -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text)
     os.replace(partial, path)
-
-
-def function_status(server, function: str):
-    with AdminClient(str(server)) as admin:
-        return next((row for row in admin.status() if row.function == function), None)
-
-
-def wait_jobs(server, function: str, *, queued: int | None = None, running: int | None = None) -> None:
-    """Wait until gearmand counts that many queued and/or running jobs of `function`."""
-
-    def reached():
-        row = function_status(server, function)
-        return row is not None and queued in (None, row.queued) and running in (None, row.running)
-
-    wait_for(reached, message=f"{function} on {server}: queued={queued} running={running}")

@@ -3,8 +3,9 @@
 from collections import Counter
 
 import pytest
+from conftest import wait_status
 
-from .helpers import RESULT_TIMEOUT, client, submit, wait_jobs
+from .helpers import RESULT_TIMEOUT, client, submit
 
 WORKER = ("-a", "shop", "-n", "worker")
 WHOAMI = "shop.worker.whoami"
@@ -22,12 +23,12 @@ def test_limit_exits_cleanly_and_leaves_the_other_jobs_queued(options, jobs_befo
                                                              start_worker, in_background):
     gearman = client(gearmand)
     results = in_background(gearman.submit_multiple_jobs, [{"task": WHOAMI}] * 4, poll_timeout=RESULT_TIMEOUT)
-    wait_jobs(gearmand, WHOAMI, queued=4)
+    wait_status(gearmand, WHOAMI, queued=4)
 
     limited = start_worker(*WORKER, *options, servers=[gearmand], wait=False)
     assert limited.wait() == 0
     assert reason in limited.output
-    wait_jobs(gearmand, WHOAMI, queued=4 - jobs_before_exit, running=0)
+    wait_status(gearmand, WHOAMI, queued=4 - jobs_before_exit, running=0)
 
     successor = start_worker(*WORKER, servers=[gearmand], wait=False)
     served = Counter(results.result(RESULT_TIMEOUT))

@@ -7,9 +7,9 @@ releases it, so every signal lands while the worker is mid-job.
 import signal
 
 import pytest
-from conftest import wait_for
+from conftest import wait_for, wait_status
 
-from .helpers import RESULT_TIMEOUT, release, submit, wait_jobs
+from .helpers import RESULT_TIMEOUT, release, submit
 
 HOLD = "shop.worker.wait_for_file"
 WORKER = ("-a", "shop", "-n", "worker")
@@ -33,7 +33,7 @@ def test_first_signal_finishes_the_job_in_hand_and_takes_no_more(signum, gearman
     worker.signal(signum)
     wait_for(lambda: f"got {signum.name}" in worker.output, message=f"the worker to log {signum.name}")
     later = in_background(submit, gearmand, "shop.worker.add", 2, 3)
-    wait_jobs(gearmand, "shop.worker.add", queued=1)
+    wait_status(gearmand, "shop.worker.add", queued=1)
     release(flag)
 
     assert held.result(RESULT_TIMEOUT) == "done"
@@ -67,10 +67,10 @@ def test_second_signal_exits_at_once_and_another_worker_runs_the_job(gearmand, s
 def test_prefetched_jobs_go_back_to_gearmand_unstarted(gearmand, start_worker, hooks, in_background, tmp_path):
     flag = tmp_path / "flag"
     held = [in_background(submit, gearmand, HOLD, str(flag)) for _ in range(3)]
-    wait_jobs(gearmand, HOLD, queued=3)
+    wait_status(gearmand, HOLD, queued=3)
     first = start_worker(*WORKER, "--prefetch", "3", servers=[gearmand], env=hooks.env)
     hooks.wait_for("task_started", pid=first.pid)
-    wait_jobs(gearmand, HOLD, queued=0, running=3)  # one running, two fetched ahead
+    wait_status(gearmand, HOLD, queued=0, running=3)  # one running, two fetched ahead
 
     first.signal(signal.SIGTERM)
     wait_for(lambda: "got SIGTERM" in first.output, message="SIGTERM to be handled")
