@@ -67,6 +67,18 @@ def _port(port, original) -> int:
     return number
 
 
+#: A peer that vanished without closing (host down, cable pulled) is found
+#: after about two minutes of silence instead of never.
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 6}
+
+
+def _enable_keepalive(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in KEEPALIVE.items():
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 class Connection:
     """One socket, its parser, and deadline-aware reads.
 
@@ -83,6 +95,7 @@ class Connection:
         except OSError as exc:
             raise GearmanServerUnavailable(f"cannot connect to gearmand at {address}: {exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _enable_keepalive(self.sock)
         self.sock.settimeout(None)
         # Deadlines are kept with poll() rather than settimeout(): the latter
         # costs two extra system calls per read, and poll() has no fd limit.

@@ -384,12 +384,15 @@ def test_protocol_garbage_from_the_server_raises_protocol_error():
 # -- sockets, threads, fork, many fds ---------------------------------------------
 
 
-def test_every_socket_sets_tcp_nodelay(client, gearmand, reverser):
+def test_every_socket_sets_tcp_nodelay_and_keepalive(client, gearmand, reverser):
     client.submit_job("reverse", b"", poll_timeout=10)
     (channel,) = client._state().channels.values()
     (link,) = reverser.worker._links
     for sock in (channel.connection.sock, link.connection.sock):
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
 
 
 def test_one_client_shared_by_threads(client, gearmand, run_worker):
