@@ -18,7 +18,7 @@ from .protocol import (
     JobStatus,
     ServerAddress,
 )
-from .serializers import Codec, decode_failure, encode_failure
+from .serializers import PayloadCodec, decode_failure, encode_failure
 from .tasks import Task
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
@@ -32,7 +32,7 @@ class _Setup(NamedTuple):
 
     settings: conf.GearmanSettings
     servers: tuple[str, ...]
-    codec: Codec
+    codec: PayloadCodec
     client: Client
 
 
@@ -61,7 +61,7 @@ class GearmanClient:
                     servers = self._servers if self._servers is not None else settings.client_servers
                     same_servers = setup is not None and setup.servers == servers
                     client = setup.client if same_servers else Client(servers)
-                    codec = Codec(settings.serializer, settings.signing_key)
+                    codec = PayloadCodec(settings.serializer, settings.signing_key)
                     setup = self._current = _Setup(settings, servers, codec, client)
         return setup
 
@@ -74,7 +74,7 @@ class GearmanClient:
         return self._setup().servers
 
     @property
-    def codec(self) -> Codec:
+    def codec(self) -> PayloadCodec:
         return self._setup().codec
 
     @property

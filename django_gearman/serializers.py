@@ -173,7 +173,7 @@ def _utf8(text: str | bytes) -> bytes:
 # -- envelopes ---------------------------------------------------------------
 
 
-class Codec:
+class PayloadCodec:
     """Encodes requests and replies for one (serializer, signing key) configuration.
 
     `function` is the Gearman function name the job runs under (prefix

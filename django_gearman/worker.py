@@ -14,22 +14,21 @@ from typing import Any
 from django.db import close_old_connections
 
 from . import conf, signals
-from .protocol import Job, JobHandle
+from .protocol import Job, JobHandle, to_bytes
 from .protocol import Worker as ProtocolWorker
-from .protocol.codec import to_bytes
 from .registry import UnknownWorker, WorkerModule
-from .serializers import Codec, PayloadError, encode_failure
+from .serializers import PayloadCodec, PayloadError, encode_failure
 from .tasks import Task
 
 logger = logging.getLogger("django_gearman.worker")
 
 
-def execute(task: Task, payload: bytes, codec: Codec, job) -> bytes:
+def execute(task: Task, payload: bytes, codec: PayloadCodec, job) -> bytes:
     """Decode a request, run the task, encode its result. Raises what the task raised."""
     return encode_reply(task, codec, job, call_task(task, payload, codec, job))
 
 
-def call_task(task: Task, payload: bytes, codec: Codec, job) -> Any:
+def call_task(task: Task, payload: bytes, codec: PayloadCodec, job) -> Any:
     """Decode a request and run the task; returns its return value."""
     if task.raw:
         return task.func(payload, job=job) if task.takes_job else task.func(payload)
@@ -41,7 +40,7 @@ def call_task(task: Task, payload: bytes, codec: Codec, job) -> Any:
     return task.func(*args, **kwargs)
 
 
-def encode_reply(task: Task, codec: Codec, job, result: Any) -> bytes:
+def encode_reply(task: Task, codec: PayloadCodec, job, result: Any) -> bytes:
     return _raw_reply(task, result) if task.raw else codec.encode_result(job.function, result)
 
 
@@ -99,15 +98,15 @@ class Worker:
         self.tasks = worker_module.tasks_for(queue)  # an unknown queue raises UnknownWorker listing the queues
         if not self.tasks:
             raise UnknownWorker(f"worker {worker_module.app_label}.{worker_module.name} has no tasks")
-        self.codec = Codec(settings.serializer, settings.signing_key)
+        self.codec = PayloadCodec(settings.serializer, settings.signing_key)
         self.max_jobs = max_jobs
         self.max_memory_mb = max_memory_mb
         self.jobs_done = 0
         self.client_id = f"{socket.gethostname()}:{os.getpid()}:{worker_module.app_label}.{worker_module.name}"
         self.servers = tuple(servers or settings.worker_servers)
-        self.gearman = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch)
+        self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch)
         for task in self.tasks:
-            self.gearman.register(settings.task_prefix + task.name, self._callback(task))
+            self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task))
         self._signals_received = 0
 
     def __repr__(self) -> str:
@@ -138,22 +137,25 @@ class Worker:
         self.jobs_done += 1
         if self.max_jobs is not None and self.jobs_done >= self.max_jobs:
             logger.info("%r did %d jobs (--max-jobs); exiting for the supervisor to restart it", self, self.jobs_done)
-            self.gearman.stop()
+            self.protocol_worker.stop()
         elif self.max_memory_mb is not None and (used := _rss_mb()) > self.max_memory_mb:
             logger.info("%r uses %.0f MB (> --max-memory %s); exiting for the supervisor to restart it",
                         self, used, self.max_memory_mb)
-            self.gearman.stop()
+            self.protocol_worker.stop()
 
     def handle_signal(self, signum, frame) -> None:
         self._signals_received += 1
         name = signal.Signals(signum).name
         if self._signals_received == 1:
             logger.warning("%r got %s: finishing the current job, then exiting (send it again to exit now)", self, name)
-            self.gearman.stop()
+            self.protocol_worker.stop()
             return
         logger.warning("%r got %s again: exiting now; gearmand hands any unfinished job to another worker", self, name)
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            try:
+                stream.flush()
+            except Exception:  # e.g. re-entered mid-write: exiting matters more than the last log line
+                pass
         # os._exit, not SystemExit: task code that catches BaseException must
         # not be able to keep the process alive. The kernel closes the sockets,
         # which is what makes gearmand re-queue the job in hand.
@@ -165,11 +167,11 @@ class Worker:
         try:
             logger.info("%r serving %s from %s", self, ", ".join(t.name for t in self.tasks), ", ".join(self.servers))
             _send_hook("worker_started", sender=self)
-            self.gearman.work()
+            self.protocol_worker.work()
             logger.info("%r stopped taking jobs after %d", self, self.jobs_done)
             _send_hook("worker_stopping", sender=self)
         finally:
-            self.gearman.close()
+            self.protocol_worker.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

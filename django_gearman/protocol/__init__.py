@@ -2,7 +2,7 @@
 
 from .admin import AdminClient, FunctionStatus, QueuedJob, WorkerInfo
 from .client import Client, JobHandle, JobRequest, JobStatus
-from .codec import Packet, PacketType, Parser, encode
+from .codec import Packet, PacketType, Parser, encode, to_bytes
 from .connection import ServerAddress
 from .errors import (
     GearmanError,
@@ -34,4 +34,5 @@ __all__ = [
     "Worker",
     "WorkerInfo",
     "encode",
+    "to_bytes",
 ]

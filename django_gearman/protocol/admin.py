@@ -72,7 +72,7 @@ class AdminClient:
     def status(self) -> list[FunctionStatus]:
         rows = []
         for line in self._listing("status"):
-            name, total, running, workers = self._columns(line, "status", 4, tab=True)
+            name, total, running, workers = self._columns(line, "status", 4)
             rows.append(FunctionStatus(name, _number(total, line), _number(running, line), _number(workers, line)))
         return rows
 
@@ -104,7 +104,7 @@ class AdminClient:
     def show_jobs(self) -> list[QueuedJob]:
         rows = []
         for line in self._listing("show jobs"):
-            handle, retries, ignore, queued = self._columns(line, "show jobs", 4, tab=True)
+            handle, retries, ignore, queued = self._columns(line, "show jobs", 4)
             rows.append(QueuedJob(handle, _number(retries, line), ignore == "1", queued == "1"))
         return rows
 
@@ -174,8 +174,8 @@ class AdminClient:
             return line[3:]
         raise ProtocolError(f"unexpected answer to {command!r} from {self.address}: {line!r}")
 
-    def _columns(self, line: str, command: str, count: int, *, tab: bool) -> list[str]:
-        columns = line.split("\t") if tab else line.split()
+    def _columns(self, line: str, command: str, count: int) -> list[str]:
+        columns = line.split("\t")
         if len(columns) != count:
             raise ProtocolError(f"unexpected {command!r} line from {self.address}: {line!r}")
         return columns

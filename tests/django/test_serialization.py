@@ -14,7 +14,7 @@ from gearman_helpers import PROBE_ENV
 from shop.gearman_workers.worker import add, echo, whoami
 
 from django_gearman import GearmanClient, GearmanJobFailed, PayloadError
-from django_gearman.serializers import Codec, sign
+from django_gearman.serializers import PayloadCodec, sign
 
 pytest_plugins = ["gearman_support"]
 
@@ -56,26 +56,27 @@ def same_types(left, right) -> bool:
 
 
 def test_the_request_envelope_is_plain_json():
-    assert Codec().encode_request(ADD, [2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
-    assert Codec().encode_request(ADD, (), {}) == b'{"args":[],"kwargs":{}}'
+    assert PayloadCodec().encode_request(ADD, [2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
+    assert PayloadCodec().encode_request(ADD, (), {}) == b'{"args":[],"kwargs":{}}'
 
 
 def test_plain_json_values_stay_plain():
     value = {"text": "ünï", "list": [1, 2.5, None, True, False], "object": {"a": {}}}
-    assert Codec().encode_result(ADD, value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert PayloadCodec().encode_result(ADD, value) == plain
 
 
 @pytest.mark.parametrize("value", SPECIAL_VALUES, ids=repr)
 def test_python_types_come_back_as_themselves(value):
-    codec = Codec()
+    codec = PayloadCodec()
     assert same_types(value, codec.decode_result(ADD, codec.encode_result(ADD, value)))
     args, kwargs = codec.decode_request(ADD, codec.encode_request(ADD, [value], {"value": value}))
     assert same_types(value, args[0]) and same_types(value, kwargs["value"])
 
 
 def test_a_request_from_another_language_needs_only_plain_json():
-    assert Codec().decode_request(ADD, b'{"args":["x",{"y":[1]}]}') == (["x", {"y": [1]}], {})
-    assert Codec().decode_request(ADD, b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
+    assert PayloadCodec().decode_request(ADD, b'{"args":["x",{"y":[1]}]}') == (["x", {"y": [1]}], {})
+    assert PayloadCodec().decode_request(ADD, b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -86,7 +87,7 @@ def test_a_request_from_another_language_needs_only_plain_json():
 ])
 def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
     with pytest.raises((TypeError, ValueError), match=message):
-        Codec().encode_request(ADD, [value], {})
+        PayloadCodec().encode_request(ADD, [value], {})
 
 
 @pytest.mark.parametrize(("payload", "message"), [
@@ -101,24 +102,24 @@ def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
 ])
 def test_malformed_requests_are_payload_errors(payload, message):
     with pytest.raises(PayloadError, match=message):
-        Codec().decode_request(ADD, payload)
+        PayloadCodec().decode_request(ADD, payload)
 
 
 @pytest.mark.parametrize("name", ["pickle", "django_gearman.serializers.PickleSerializer"])
 def test_pickle_refuses_to_run_without_a_signing_key(name):
     """However it is named: a dotted path to the pickle serializer is no way around the key."""
     with pytest.raises(PayloadError, match="serializer refuses to run without GEARMAN_SIGNING_KEY"):
-        Codec(name)
+        PayloadCodec(name)
 
 
 def test_pickle_carries_any_picklable_value():
-    codec = Codec("pickle", KEY)
+    codec = PayloadCodec("pickle", KEY)
     value = {fractions.Fraction(1, 3), frozenset({"x"})}
     assert codec.decode_result(ADD, codec.encode_result(ADD, value)) == value
 
 
 def test_a_serializer_class_by_dotted_path():
-    codec = Codec("probe_serializers.HeaderedJSON")
+    codec = PayloadCodec("probe_serializers.HeaderedJSON")
     assert codec.encode_request(ADD, [1], {}) == b'probe-v1 {"args": [1], "kwargs": {}}'
     assert codec.decode_result(ADD, b"probe-v1 [2]") == [2]
 
@@ -127,8 +128,8 @@ def test_a_signed_payload_is_the_hex_hmac_sha256_of_function_and_body_a_colon_an
     body = b'{"args":[2,3],"kwargs":{}}'
     signature = hmac.new(KEY.encode(), b"shop.worker.add\0" + body, hashlib.sha256).hexdigest().encode()
     assert sign(body, KEY, ADD) == signature + b":" + body
-    assert Codec(signing_key=KEY).encode_request(ADD, [2, 3], {}) == signature + b":" + body
-    assert Codec(signing_key=KEY).decode_request(ADD, signature + b":" + body) == ([2, 3], {})
+    assert PayloadCodec(signing_key=KEY).encode_request(ADD, [2, 3], {}) == signature + b":" + body
+    assert PayloadCodec(signing_key=KEY).decode_request(ADD, signature + b":" + body) == ([2, 3], {})
 
 
 SIGNED = sign(b'{"args":[2,3],"kwargs":{}}', KEY, ADD)
@@ -143,7 +144,7 @@ SIGNED = sign(b'{"args":[2,3],"kwargs":{}}', KEY, ADD)
 ])
 def test_unsigned_tampered_and_misdirected_payloads_are_rejected(payload, message):
     with pytest.raises(PayloadError, match=message):
-        Codec(signing_key=KEY).decode_request(ADD, payload)
+        PayloadCodec(signing_key=KEY).decode_request(ADD, payload)
 
 
 # -- through real workers -------------------------------------------------------

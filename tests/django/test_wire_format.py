@@ -14,7 +14,7 @@ import pytest
 from conftest import total_jobs
 
 from django_gearman import GearmanClient
-from django_gearman.serializers import Codec, encode_failure
+from django_gearman.serializers import PayloadCodec, encode_failure
 
 pytest_plugins = ["gearman_support"]
 
@@ -41,22 +41,22 @@ TABLE = [
 
 @pytest.mark.parametrize("value", TABLE, ids=repr)
 def test_the_type_table_shows_what_the_codec_sends(value):
-    assert f"| `{Codec().encode_result(ADD, value).decode()}`" in DOC
+    assert f"| `{PayloadCodec().encode_result(ADD, value).decode()}`" in DOC
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [([2, 3], {}), (["media/a.png"], {"width": 300})])
 def test_the_request_examples_are_what_the_client_sends(args, kwargs):
-    assert f"\n{Codec().encode_request(ADD, args, kwargs).decode()}\n" in DOC
+    assert f"\n{PayloadCodec().encode_request(ADD, args, kwargs).decode()}\n" in DOC
 
 
 def test_the_reply_examples_decode_to_plain_values():
     lines = DOC.split("## Reply")[1].split("```")[1].strip().splitlines()
-    assert [Codec().decode_result(ADD, line.encode()) for line in lines] == [
+    assert [PayloadCodec().decode_result(ADD, line.encode()) for line in lines] == [
         5, "report for 2024-05-01", {"sent": 1, "to": ["a@b.c"]}, None]
 
 
 def test_the_signed_examples_are_what_the_codec_sends():
-    codec = Codec(signing_key="secret")
+    codec = PayloadCodec(signing_key="secret")
     assert f"\n{codec.encode_request(ADD, [2, 3], {}).decode()}\n" in DOC
     assert f"\n{codec.encode_result(ADD, 5).decode()}\n" in DOC
 
