@@ -115,7 +115,9 @@ def render_tables(reports: list[ServerReport]) -> str:
             continue
         blocks.append(_table(HOST_COLUMNS, [[report.address, report.version, f"{report.ping * 1000:.3f} ms"]]))
         data = report.as_dict()
-        blocks.append(_table(TASK_COLUMNS, [list(task.values()) for task in data["tasks"]]))
+        blocks.append(_table(TASK_COLUMNS, [
+            [task["name"], task["total_workers"], task["running_jobs"], task["queued_jobs"]] for task in data["tasks"]
+        ]))
         blocks.append(_table(WORKER_COLUMNS, [
             [worker["ip"], "\n".join(worker["registered_tasks"]), worker["client_id"], worker["file_descriptor"]]
             for worker in data["workers"]

@@ -20,6 +20,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from .protocol import GearmanError
@@ -89,6 +90,8 @@ def _tag(value: Any) -> Any:
         return {TAG: "uuid", "value": str(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {TAG: "bytes", "value": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Promise):  # gettext_lazy and friends: the text, in the active language
+        return str(value)
     raise TypeError(
         f"cannot send a {type(value).__module__}.{type(value).__qualname__} as a task argument or result "
         "with the JSON serializer; convert it to a JSON type, or set GEARMAN_SERIALIZER"

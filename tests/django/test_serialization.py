@@ -10,6 +10,8 @@ import json
 import uuid
 
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext_lazy
 from gearman_helpers import PROBE_ENV
 from shop.gearman_workers.worker import add, echo, whoami
 
@@ -58,6 +60,11 @@ def same_types(left, right) -> bool:
 def test_the_request_envelope_is_plain_json():
     assert PayloadCodec().encode_request(ADD, [2, 3], {"width": 300}) == b'{"args":[2,3],"kwargs":{"width":300}}'
     assert PayloadCodec().encode_request(ADD, (), {}) == b'{"args":[],"kwargs":{}}'
+
+
+def test_lazy_translations_travel_as_their_text():
+    with translation.override("de"):
+        assert PayloadCodec().decode_result(ADD, PayloadCodec().encode_result(ADD, gettext_lazy("Yes"))) == "Ja"
 
 
 def test_plain_json_values_stay_plain():
