@@ -9,6 +9,7 @@ gives advice that does not work.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import io
 import os
 import re
@@ -60,7 +61,6 @@ class Supervisor:
         self.config = directory / "supervisord.conf"
         self.log = directory / "supervisord.log"
         self.config.write_text(self._config(extra_worker_args))
-        self.seen_pids: set[int] = set()
         with open(directory / "supervisord.out", "wb") as output:
             self.process = subprocess.Popen(
                 [self.supervisord, "--nodaemon", "--configuration", str(self.config)],
@@ -83,6 +83,8 @@ class Supervisor:
             program.pop("user", None)
             self.processes += int(program.get("numprocs", "1"))
         socket = self.directory / "supervisor.sock"
+        # supervisord puts this in the environment of every process it starts.
+        self.server_url = f"unix://{socket}"
         parser["unix_http_server"] = {"file": str(socket)}
         parser["supervisord"] = {
             "logfile": str(self.log), "pidfile": str(self.directory / "supervisord.pid"),
@@ -91,7 +93,7 @@ class Supervisor:
         parser["rpcinterface:supervisor"] = {
             "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
         }
-        parser["supervisorctl"] = {"serverurl": f"unix://{socket}"}
+        parser["supervisorctl"] = {"serverurl": self.server_url}
         rendered = io.StringIO()
         parser.write(rendered)
         return rendered.getvalue()
@@ -110,7 +112,6 @@ class Supervisor:
             if match and ":" in match["name"]:
                 pid = int(match["pid"]) if match["pid"] else None
                 statuses[match["name"]] = (match["state"], pid)
-                self.seen_pids.update([pid] if pid else [])
         return statuses
 
     def wait_states(self, state: str) -> dict[str, int | None]:
@@ -152,18 +153,24 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        leftovers = [pid for pid in self.seen_pids if _alive(pid)]
+        leftovers = self.started_processes()
         for pid in leftovers:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
+                os.kill(pid, signal.SIGKILL)
         assert not leftovers, f"supervisord left workers running: {leftovers}"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    def started_processes(self) -> list[int]:
+        """Live processes this supervisord started. They carry its SUPERVISOR_SERVER_URL,
+        unique to this test, so a pid reused by an unrelated process never matches."""
+        marker = f"SUPERVISOR_SERVER_URL={self.server_url}".encode()
+        pids = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if marker in environ.read_bytes().split(b"\0"):
+                    pids.append(int(environ.parent.name))
+            except OSError:
+                pass  # exited meanwhile, or not ours to read
+        return pids
 
 
 @pytest.fixture
@@ -207,6 +214,7 @@ def held_job_survives(command: str, instance: Supervisor, gearmand, hooks, in_ba
 def test_stop_and_restart_during_a_long_job_deliver_it(supervisor, gearmand, hooks, in_background, tmp_path):
     instance = supervisor()
     before = instance.wait_serving(gearmand)
+    assert sorted(instance.started_processes()) == sorted(before.values())  # what shut_down relies on
 
     held_job_survives("restart", instance, gearmand, hooks, in_background, tmp_path / "first")
     after = instance.wait_serving(gearmand)
