@@ -2,7 +2,6 @@
 
 import inspect
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import registered_functions, total_jobs, wait_for
@@ -190,14 +189,14 @@ def test_no_reachable_server_raises_server_unavailable(settings, max_retries):
         add.submit_background(1, 2)
 
 
-def test_gearmand_dying_during_a_job_raises_server_unavailable(gearman_settings, start_worker, tmp_path):
+def test_gearmand_dying_during_a_job_raises_server_unavailable(gearman_settings, start_worker, in_background,
+                                                                tmp_path):
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        waiting = pool.submit(wait_for_file.submit, str(tmp_path / "never"))
-        wait_for(lambda: total_jobs(gearman_settings, "shop.worker.wait_for_file"), message="the job to start")
-        gearman_settings.kill()
-        with pytest.raises(GearmanServerUnavailable):
-            waiting.result(timeout=30)
+    waiting = in_background(wait_for_file.submit, str(tmp_path / "never"))
+    wait_for(lambda: total_jobs(gearman_settings, "shop.worker.wait_for_file"), message="the job to start")
+    gearman_settings.kill()
+    with pytest.raises(GearmanServerUnavailable):
+        waiting.result(timeout=30)
     (tmp_path / "never").write_text("")
 
 

@@ -1,8 +1,6 @@
 """One worker process, several gearmands, and gearmands that come and go."""
 
-from conftest import wait_for
-
-from django_gearman.testing import free_port
+from conftest import reserved_port, wait_for
 
 from .helpers import submit
 
@@ -33,13 +31,13 @@ def test_reconnects_after_gearmand_restarts_and_says_so_once(gearmand, start_wor
 
 def test_server_down_at_start_is_served_once_it_comes_up(gearmand_factory, start_worker):
     up = gearmand_factory()
-    late_port = free_port()
-    late_address = f"127.0.0.1:{late_port}"
-    worker = start_worker(*WORKER, servers=[up.address, late_address], wait=False)
-    wait_for(lambda: worker.registered(up.address), message=f"the worker to register with {up}")
-    assert submit(up, "shop.worker.whoami") == worker.pid
-    wait_for(lambda: lines_with(f"cannot connect to gearmand at {late_address}", worker.output),
-             message="the worker to report the server that is down")
+    with reserved_port() as late_port:  # refused, and nobody else's, until gearmand starts on it
+        late_address = f"127.0.0.1:{late_port}"
+        worker = start_worker(*WORKER, servers=[up.address, late_address], wait=False)
+        wait_for(lambda: worker.registered(up.address), message=f"the worker to register with {up}")
+        assert submit(up, "shop.worker.whoami") == worker.pid
+        wait_for(lambda: lines_with(f"cannot connect to gearmand at {late_address}", worker.output),
+                 message="the worker to report the server that is down")
 
     late = gearmand_factory(port=late_port)
     wait_for(lambda: worker.registered(late.address), message=f"the worker to register with {late}")
