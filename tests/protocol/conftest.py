@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from django_gearman.protocol import Client, Worker
@@ -61,11 +59,3 @@ def recorder():
     yield start
     for proxy in proxies:
         proxy.close()
-
-
-@pytest.fixture
-def closed_port() -> str:
-    """A 127.0.0.1 address nothing listens on (connecting is refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"

@@ -1,4 +1,4 @@
-"""Test helpers for the protocol suite: polling, worker threads, a recording proxy."""
+"""Test helpers for the protocol suite: waiting for workers, worker threads, a recording proxy."""
 
 from __future__ import annotations
 
@@ -6,24 +6,15 @@ import selectors
 import socket
 import threading
 
-from conftest import wait_for
+from conftest import wait_status
 
-from django_gearman.protocol import AdminClient, PacketType, Parser, Worker
+from django_gearman.protocol import PacketType, Parser, Worker
 from django_gearman.protocol.codec import REQ, RES
-
-
-def function_status(server, function: str):
-    """gearmand's `status` line for `function`, or None if it does not know the function."""
-    with AdminClient(str(server)) as admin:
-        return next((row for row in admin.status() if row.function == function), None)
 
 
 def wait_registered(server, function: str, workers: int = 1) -> None:
     """Wait until gearmand counts `workers` workers able to do `function`."""
-    wait_for(
-        lambda: (row := function_status(server, function)) is not None and row.available_workers == workers,
-        message=f"{workers} worker(s) for {function!r} on {server}",
-    )
+    wait_status(server, function, available_workers=workers)
 
 
 class WorkerThread(threading.Thread):

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 
 import pytest
+from conftest import function_status, wait_for, wait_status
 
 from django_gearman.protocol import (
     AdminClient,
@@ -17,8 +18,6 @@ from django_gearman.protocol import (
     QueuedJob,
     WorkerInfo,
 )
-
-from .helpers import function_status, wait_for
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def test_status_total_counts_queued_plus_running(admin, client, gearmand, run_wo
     client.submit_multiple_jobs([JobRequest("held", b"%d" % n, background=True) for n in range(3)], poll_timeout=10)
     run_worker([gearmand], {"held": held})
     try:
-        status = wait_for(lambda: (row := function_status(gearmand, "held")).running == 1 and row, message="running")
+        status = wait_status(gearmand, "held", running=1)
         assert status == FunctionStatus("held", total=3, running=1, available_workers=1)
         assert status.queued == 2
         assert admin.status() == [status]
@@ -128,6 +127,6 @@ def test_admin_times_out_on_a_silent_server(silent_server):
         admin.status()
 
 
-def test_admin_reports_an_unreachable_server(closed_port):
+def test_admin_reports_an_unreachable_server(refused_address):
     with pytest.raises(GearmanServerUnavailable, match="cannot connect"):
-        AdminClient(closed_port)
+        AdminClient(refused_address)

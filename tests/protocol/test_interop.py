@@ -13,10 +13,11 @@ import threading
 
 import gearman as pygearman
 import pytest
+from conftest import wait_for, wait_status
 
 from django_gearman.protocol import GearmanJobFailed, JobRequest
 
-from .helpers import function_status, wait_for, wait_registered
+from .helpers import wait_registered
 
 BINARY = bytes(range(256))
 TEXT = "žluťoučký kůň 🐎"
@@ -79,7 +80,7 @@ def test_our_batch_to_cli_worker(client, cli_worker):
 def test_our_background_job_to_cli_worker(client, cli_worker, gearmand):
     cli_worker("cat", "cat")
     client.submit_job("cat", b"in the background", background=True, poll_timeout=10)
-    wait_for(lambda: function_status(gearmand, "cat").total == 0, message="the CLI worker to take the job")
+    wait_status(gearmand, "cat", total=0)  # the CLI worker took the job
 
 
 def test_cli_client_to_our_worker(cli, gearmand, run_worker):

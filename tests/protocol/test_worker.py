@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import function_status, wait_for, wait_status
 
 from django_gearman.protocol import AdminClient, Client, GearmanJobFailed, JobRequest, PacketType, Worker
 
-from .helpers import WorkerThread, function_status, wait_for, wait_registered
+from .helpers import WorkerThread, wait_registered
 
 GRAB, NO_JOB, PRE_SLEEP = PacketType.GRAB_JOB_UNIQ, PacketType.NO_JOB, PacketType.PRE_SLEEP
 
@@ -41,7 +42,7 @@ def test_can_do_timeout_makes_gearmand_requeue_a_stuck_job(client, gearmand, run
     request = JobRequest("stuck")
     client.submit_multiple_jobs([request], wait_until_complete=False, poll_timeout=10)
     wait_for(lambda: attempts, message="the first attempt")
-    wait_for(lambda: function_status(gearmand, "stuck").running == 0, message="gearmand to requeue the job")
+    wait_status(gearmand, "stuck", running=0)  # gearmand requeued the job
     release.set()
     client.submit_multiple_jobs([request], poll_timeout=10)
     assert request.outcome() == b"attempt 2"
@@ -121,7 +122,7 @@ def test_prefetch_keeps_that_many_jobs_assigned(gearmand, run_worker, prefetch):
     queue_background(gearmand, "blocked", 10)
     run_worker([gearmand], {"blocked": blocked}, prefetch=prefetch)
     # gearmand counts a job as running from the moment it is assigned to a worker.
-    wait_for(lambda: function_status(gearmand, "blocked").running == prefetch, message=f"{prefetch} assigned jobs")
+    wait_status(gearmand, "blocked", running=prefetch)
     release.set()
     wait_for(lambda: len(done) == 10, message="all jobs")
     assert sorted(done) == sorted(b"%d" % n for n in range(10))
@@ -138,7 +139,7 @@ def test_stopping_returns_prefetched_jobs_to_gearmand(gearmand, run_worker):
 
     queue_background(gearmand, "jobs", 6)
     first_worker = run_worker([gearmand], {"jobs": blocked}, prefetch=4)
-    wait_for(lambda: function_status(gearmand, "jobs").running == 4, message="four assigned jobs")
+    wait_status(gearmand, "jobs", running=4)
     in_hand.wait(10)
     first_worker.worker.stop()
     release.set()
@@ -282,9 +283,9 @@ def test_worker_reregisters_everything_after_a_restart(gearmand, run_worker):
         assert [sorted(w.functions) for w in admin.workers() if w.client_id == "worker-8"] == [["one", "two"]]
 
 
-def test_backoff_grows_to_its_cap_while_a_server_is_down(client, gearmand, closed_port, run_worker):
-    worker = run_worker([closed_port, gearmand], {"reverse": reverse}, min_backoff=0.01, max_backoff=0.08)
-    dead = next(link for link in worker.worker._links if str(link.address) == closed_port)
+def test_backoff_grows_to_its_cap_while_a_server_is_down(client, gearmand, refused_address, run_worker):
+    worker = run_worker([refused_address, gearmand], {"reverse": reverse}, min_backoff=0.01, max_backoff=0.08)
+    dead = next(link for link in worker.worker._links if str(link.address) == refused_address)
     wait_for(lambda: dead.backoff == 0.08 and dead.failures >= 4, message="the backoff to reach its cap")
     # Meanwhile the live server is served as usual.
     assert client.submit_job("reverse", b"live", poll_timeout=10) == b"evil"
