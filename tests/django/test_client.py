@@ -4,7 +4,7 @@ import inspect
 import json
 
 import pytest
-from conftest import registered_functions, total_jobs, wait_for
+from conftest import ForkedChild, registered_functions, total_jobs, wait_for
 from django.db import transaction
 from gearman_helpers import PROBE_ENV
 from gearman_probe.gearman_workers.probe import raise_probe_error, record
@@ -156,6 +156,33 @@ def test_a_projects_own_exception_class_arrives_by_its_dotted_name(gearman_setti
         raise_probe_error.submit("disk full")
     assert failed.value.exception_type == "gearman_probe.gearman_workers.probe.ProbeError"
     assert failed.value.message == "disk full"
+
+
+# -- one client shared by threads, and across fork() ------------------------------------
+
+
+def test_one_client_shared_by_eight_threads_gives_each_its_own_results(shop_worker, in_background):
+    client = GearmanClient()
+
+    def add_to(base):
+        return [client.submit_job(add, args=[base, n], poll_timeout=10) for n in range(25)]
+
+    calls = [in_background(add_to, thread * 1000) for thread in range(8)]
+    assert [call.result(timeout=60) for call in calls] == [[t * 1000 + n for n in range(25)] for t in range(8)]
+
+
+def test_a_client_used_before_fork_works_in_parent_and_child(shop_worker):
+    client = GearmanClient()
+    assert client.submit_job(add, args=[1, 1]) == 2  # connected before the fork
+
+    def in_the_child():
+        return json.dumps([client.submit_job(add, args=[2000, n], poll_timeout=10) for n in range(20)]).encode()
+
+    with ForkedChild(in_the_child) as child:
+        in_the_parent = [client.submit_job(add, args=[1000, n], poll_timeout=10) for n in range(20)]
+        assert json.loads(child.report()) == [2000 + n for n in range(20)]
+    assert in_the_parent == [1000 + n for n in range(20)]
+    assert client.submit_job(add, args=[2, 2]) == 4  # the child's exit left the parent's connection alone
 
 
 # -- jobs that do not complete never return None -------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import random
 import resource
-import signal
 import socket
 import threading
 
 import pytest
+from conftest import ForkedChild, function_status, wait_for
 
 from django_gearman.protocol import (
     Client,
@@ -26,7 +26,7 @@ from django_gearman.protocol import (
 )
 from django_gearman.protocol.connection import Connection
 
-from .helpers import function_status, wait_for, wait_registered
+from .helpers import wait_registered
 
 BINARY = bytes(range(256)) * 4
 
@@ -326,8 +326,44 @@ def test_round_robin_uses_every_server(gearmand_factory):
     assert all(client.get_job_status(handle).known for handle in handles)
 
 
-def test_failover_skips_a_server_that_is_down(gearmand, closed_port, run_worker):
-    client = Client([closed_port, gearmand.address])
+def test_a_foreground_batch_waits_on_two_servers_at_once(gearmand_factory, run_worker):
+    servers = [gearmand_factory().address, gearmand_factory().address]
+    run_worker(servers, {"reverse": reverse})
+    requests = [JobRequest("reverse", b"job %d" % n) for n in range(40)]
+    Client(servers).submit_multiple_jobs(requests, poll_timeout=30)
+    assert {request.handle.server for request in requests} == set(servers)
+    assert [request.outcome() for request in requests] == [request.data[::-1] for request in requests]
+
+
+def test_a_server_lost_while_a_batch_waits_fails_only_its_own_jobs(gearmand_factory, run_worker, in_background):
+    doomed, alive = gearmand_factory(), gearmand_factory()
+    release = threading.Event()
+
+    def held(job):
+        release.wait(30)
+        return job.data[::-1]
+
+    run_worker([alive], {"held": held})  # nobody serves doomed: its jobs stay queued
+    requests = [JobRequest("held", b"job %d" % n) for n in range(6)]
+    batch = in_background(Client([doomed.address, alive.address]).submit_multiple_jobs, requests, poll_timeout=30)
+    wait_for(lambda: all(request.handle for request in requests), message="gearmand to create every job")
+    on_doomed = [request for request in requests if request.handle.server == doomed.address]
+    on_alive = [request for request in requests if request.handle.server == alive.address]
+    assert on_doomed and on_alive
+
+    doomed.kill()
+    wait_for(lambda: all(request.error for request in on_doomed), message="the lost server's jobs to fail")
+    assert not any(request.finished for request in on_alive)  # held: their results come after the loss
+    release.set()
+    batch.result(timeout=30)
+    assert [request.outcome() for request in on_alive] == [request.data[::-1] for request in on_alive]
+    for request in on_doomed:
+        with pytest.raises(GearmanServerUnavailable, match=doomed.address):
+            request.outcome()
+
+
+def test_failover_skips_a_server_that_is_down(gearmand, refused_address, run_worker):
+    client = Client([refused_address, gearmand.address])
     handles = [enqueue(client) for _ in range(6)]
     assert {handle.server for handle in handles} == {gearmand.address}
     run_worker([gearmand], {"reverse": reverse})
@@ -344,14 +380,14 @@ def test_failover_when_a_server_dies_under_the_client(gearmand_factory):
     assert {handle.server for handle in handles} == {second.address}
 
 
-def test_no_server_reachable(closed_port):
-    client = Client([closed_port])
+def test_no_server_reachable(refused_address):
+    client = Client([refused_address])
     with pytest.raises(GearmanServerUnavailable, match="no Gearman server is reachable"):
         client.submit_job("f", b"", poll_timeout=5)
     (request,) = client.submit_multiple_jobs([JobRequest("f")], poll_timeout=5)
     assert isinstance(request.error, GearmanServerUnavailable)
     with pytest.raises(GearmanServerUnavailable):
-        client.get_job_status(JobHandle("H:x:1", closed_port))
+        client.get_job_status(JobHandle("H:x:1", refused_address))
 
 
 def test_client_reconnects_after_gearmand_restarts(client, gearmand):
@@ -395,65 +431,29 @@ def test_every_socket_sets_tcp_nodelay_and_keepalive(client, gearmand, reverser)
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
 
 
-def test_one_client_shared_by_threads(client, gearmand, run_worker):
+def test_one_client_shared_by_threads(client, gearmand, run_worker, in_background):
     run_worker([gearmand], {"reverse": reverse}, prefetch=8)
     run_worker([gearmand], {"reverse": reverse}, prefetch=8)
-    wrong = []
 
     def submit(thread_number):
-        for job_number in range(50):
-            data = b"%d-%d" % (thread_number, job_number)
-            result = client.submit_job("reverse", data, poll_timeout=30)
-            if result != data[::-1]:
-                wrong.append((data, result))
+        sent = [b"%d-%d" % (thread_number, job_number) for job_number in range(50)]
+        return sent, [client.submit_job("reverse", data, poll_timeout=30) for data in sent]
 
-    threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads)
-    assert wrong == []
+    for call in [in_background(submit, n) for n in range(8)]:
+        sent, results = call.result(timeout=60)
+        assert results == [data[::-1] for data in sent]
     with pytest.raises(GearmanTimeout):
         client.submit_job("nobody", b"", poll_timeout=0.01)
 
 
 def test_a_client_used_before_fork_works_in_parent_and_child(client, gearmand):
     enqueue(client, b"before fork")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: report the handles, never return into pytest
-        exit_code = 1
-        try:
-            os.close(read_end)
-            handles = [enqueue(client, b"child").handle for _ in range(200)]
-            os.write(write_end, " ".join(handles).encode())
-            exit_code = 0
-        finally:
-            os._exit(exit_code)
-    os.close(write_end)
-    try:
-        parent_handles = [enqueue(client, b"parent").handle for _ in range(200)]
-        with os.fdopen(read_end, "rb") as pipe:
-            child_handles = pipe.read().decode().split()
-    finally:
-        exit_code = reap(pid)
-    assert exit_code == 0
-    assert len(set(child_handles)) == len(set(parent_handles)) == 200
-    assert not set(child_handles) & set(parent_handles)
+    with ForkedChild(lambda: " ".join(enqueue(client, b"child").handle for _ in range(200)).encode()) as child:
+        parent_handles = {enqueue(client, b"parent").handle for _ in range(200)}
+        child_handles = set(child.report().decode().split())
+    assert len(child_handles) == len(parent_handles) == 200
+    assert not child_handles & parent_handles
     assert function_status(gearmand, "queued").total == 401
-
-
-def reap(pid: int, timeout: float = 30.0) -> int:
-    """Exit code of child `pid`, killing it if it does not end in time."""
-    try:
-        _, status = wait_for(lambda: (waited := os.waitpid(pid, os.WNOHANG))[0] and waited, timeout,
-                             message="the child")
-    except pytest.fail.Exception:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise
-    return os.waitstatus_to_exitcode(status)
 
 
 def test_client_and_worker_beyond_1024_file_descriptors(gearmand, run_worker):
