@@ -12,7 +12,6 @@ from conftest import MANAGE_PY, manage_py_env, wait_for
 
 from django_gearman import GearmanClient
 from django_gearman.inspection import configured_servers
-from django_gearman.testing import free_port
 
 from .conftest import HOLD, PREFIX, UNSERVED
 from .helpers import parse_tables, run, run_failing, run_manage_py
@@ -87,19 +86,18 @@ def test_filter_is_a_case_sensitive_substring_of_task_names(busy_server):
 
 
 def test_a_down_or_silent_server_gets_a_row_and_the_others_are_still_reported(gearman_settings, settings,
-                                                                              silent_server):
-    refused = f"127.0.0.1:{free_port()}"
+                                                                              silent_server, refused_address):
     settings.GEARMAN_CLIENT_SERVERS = [gearman_settings.address]
-    settings.GEARMAN_WORKER_SERVERS = [refused, gearman_settings.address, silent_server]
+    settings.GEARMAN_WORKER_SERVERS = [refused_address, gearman_settings.address, silent_server]
 
     tables, error = run_failing("gearman_server_info", "--timeout", "0.5")
     document, json_error = run_failing("gearman_server_info", "--timeout", "0.5", "--json")
 
     assert error.returncode == json_error.returncode == 1
-    assert str(error) == str(json_error) == f"2 of 3 servers did not answer: {refused}, {silent_server}"
+    assert str(error) == str(json_error) == f"2 of 3 servers did not answer: {refused_address}, {silent_server}"
     servers = json.loads(document)["servers"]
     # Client servers first, then worker servers; each server once.
-    assert [server["host"] for server in servers] == [gearman_settings.address, refused, silent_server]
+    assert [server["host"] for server in servers] == [gearman_settings.address, refused_address, silent_server]
     assert [server["error"] is None for server in servers] == [True, False, False]
     assert "Connection refused" in servers[1]["error"]
     assert "did not answer within 0.5 s" in servers[2]["error"]
@@ -119,17 +117,16 @@ def test_configured_servers_are_deduplicated_in_order(settings):
     assert configured_servers() == ["localhost:4730", "127.0.0.1:4731", "10.0.0.9:4730"]
 
 
-def test_exit_status_from_a_shell(gearmand):
-    refused = f"127.0.0.1:{free_port()}"
-
+def test_exit_status_from_a_shell(gearmand, refused_address):
     answered = run_manage_py("gearman_server_info", servers=[gearmand])
-    partly = run_manage_py("gearman_server_info", "--timeout", "0.5", servers=[gearmand, refused])
+    partly = run_manage_py("gearman_server_info", "--timeout", "0.5", servers=[gearmand, refused_address])
 
     assert (answered.returncode, answered.stderr) == (0, "")
     assert gearmand.address in answered.stdout
     assert partly.returncode == 1
-    assert partly.stderr == f"CommandError: 1 of 2 servers did not answer: {refused}\n"
-    assert gearmand.address in partly.stdout and f"DOWN: cannot connect to gearmand at {refused}" in partly.stdout
+    assert partly.stderr == f"CommandError: 1 of 2 servers did not answer: {refused_address}\n"
+    assert gearmand.address in partly.stdout
+    assert f"DOWN: cannot connect to gearmand at {refused_address}" in partly.stdout
 
 
 def test_watch_redraws_until_interrupted(gearmand):

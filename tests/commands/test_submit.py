@@ -5,7 +5,6 @@ from conftest import wait_for
 from workers.helpers import release
 
 from django_gearman import GearmanClient, JobHandle
-from django_gearman.testing import free_port
 
 from .conftest import HOLD, UNSERVED
 from .helpers import run, run_failing, run_manage_py
@@ -47,9 +46,9 @@ def test_a_failed_job_is_an_error_naming_the_remote_exception(worker):
     assert str(error) == "job 'shop.worker.fail' failed: ValueError: boom"
 
 
-def test_timeout_and_unreachable_servers_are_errors(gearman_settings, settings):
+def test_timeout_and_unreachable_servers_are_errors(gearman_settings, settings, refused_address):
     _, timed_out = run_failing("gearman_submit", UNSERVED, "--timeout", "0.3")
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]
+    settings.GEARMAN_SERVERS = [refused_address]
     _, unreachable = run_failing("gearman_submit", "shop.worker.add", "[1, 2]")
 
     assert str(timed_out).startswith(f"GearmanTimeout: job '{UNSERVED}' did not finish within 0.3 s")

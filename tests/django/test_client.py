@@ -4,7 +4,7 @@ import inspect
 import json
 
 import pytest
-from conftest import ForkedChild, registered_functions, total_jobs, wait_for
+from conftest import ForkedChild, registered_functions, reserved_port, total_jobs, wait_for
 from django.db import transaction
 from gearman_helpers import PROBE_ENV
 from gearman_probe.gearman_workers.probe import raise_probe_error, record
@@ -20,7 +20,6 @@ from django_gearman import (
     JobHandle,
     PayloadError,
 )
-from django_gearman.testing import free_port
 
 pytest_plugins = ["gearman_support"]
 
@@ -95,8 +94,8 @@ def test_seed_002_background_call_gives_gearman_true_and_the_task_false(gearman_
     (lambda client: client.submit_job(None), TypeError, "task must be a task name or a Task"),
     (lambda client: reverse.submit(b"a", b"b"), TypeError, "raw task shop.worker.reverse takes exactly one"),
 ])
-def test_bad_calls_fail_before_anything_is_sent(settings, call, error, message):
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]  # nothing listens: the error must come first
+def test_bad_calls_fail_before_anything_is_sent(settings, refused_address, call, error, message):
+    settings.GEARMAN_SERVERS = [refused_address]  # the error must come before any attempt to connect
     with pytest.raises(error, match=message):
         call(GearmanClient())
 
@@ -209,11 +208,12 @@ def test_gearman_default_timeout_applies_to_foreground_jobs(gearman_settings, st
 
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_no_reachable_server_raises_server_unavailable(settings, max_retries):
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    with pytest.raises(GearmanServerUnavailable, match="cannot connect to gearmand at 127.0.0.1"):
-        GearmanClient().submit_job(add, args=[1, 2], max_retries=max_retries)
-    with pytest.raises(GearmanServerUnavailable):
-        add.submit_background(1, 2)
+    with reserved_port() as first, reserved_port() as second:
+        settings.GEARMAN_SERVERS = [f"127.0.0.1:{first}", f"127.0.0.1:{second}"]
+        with pytest.raises(GearmanServerUnavailable, match="cannot connect to gearmand at 127.0.0.1"):
+            GearmanClient().submit_job(add, args=[1, 2], max_retries=max_retries)
+        with pytest.raises(GearmanServerUnavailable):
+            add.submit_background(1, 2)
 
 
 def test_gearmand_dying_during_a_job_raises_server_unavailable(gearman_settings, start_worker, in_background,
@@ -305,10 +305,10 @@ def test_submit_on_commit_submits_after_the_commit_and_never_after_a_rollback(ge
 
 
 @pytest.fixture
-def eager(settings):
-    """Tasks run in this process; the servers point where nothing listens, so nothing can reach gearmand."""
+def eager(settings, refused_address):
+    """Tasks run in this process; the servers refuse connections, so nothing can reach gearmand."""
     settings.GEARMAN_ALWAYS_EAGER = True
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]
+    settings.GEARMAN_SERVERS = [refused_address]
     return settings
 
 

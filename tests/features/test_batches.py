@@ -8,7 +8,6 @@ from shop.gearman_workers.worker import add, reverse
 from workers.helpers import release
 
 from django_gearman import GearmanClient, GearmanJobFailed, GearmanServerUnavailable, JobHandle
-from django_gearman.testing import free_port
 
 HOLD = "shop.worker.wait_for_file"
 
@@ -80,9 +79,9 @@ def test_failed_jobs_are_retried_and_a_jobs_own_max_retries_wins(serve, gearman,
     assert marker.read_text() == "xx"  # its own max_retries won: it ran exactly twice
 
 
-def test_eager_batches_run_in_this_process(settings):
+def test_eager_batches_run_in_this_process(settings, refused_address):
     settings.GEARMAN_ALWAYS_EAGER = True
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]  # nobody listens: nothing may be sent
+    settings.GEARMAN_SERVERS = [refused_address]  # nothing may be sent
 
     three, failure = GearmanClient().submit_multiple_jobs(
         [{"task": add, "args": [1, 2]}, {"task": "shop.worker.fail", "args": ["eager"]}], return_exceptions=True)
@@ -103,21 +102,21 @@ def test_eager_batches_run_in_this_process(settings):
     (add, ["ab"], r"argument list #1 must be .* not str \(one argument per job: \[\[value\] for value in values\]"),
     (reverse, [[b"a", b"b"]], "raw task shop.worker.reverse takes exactly one bytes or str argument"),
 ])
-def test_bad_batches_are_refused_before_anything_is_sent(settings, jobs, argument_lists, error):
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]  # nobody listens: sending would fail differently
+def test_bad_batches_are_refused_before_anything_is_sent(settings, refused_address, jobs, argument_lists, error):
+    settings.GEARMAN_SERVERS = [refused_address]  # sending would fail differently
 
     with pytest.raises(TypeError, match=error):
         GearmanClient().submit_multiple_jobs(jobs, argument_lists)
 
 
-def test_bad_retry_counts_are_refused(settings):
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]
+def test_bad_retry_counts_are_refused(settings, refused_address):
+    settings.GEARMAN_SERVERS = [refused_address]
     with pytest.raises(ValueError, match="max_retries must be a whole number >= 0, not -1"):
         GearmanClient().submit_multiple_jobs([{"task": add, "max_retries": -1}])
 
 
-def test_an_unreachable_server_fails_every_job_of_the_batch(settings):
-    settings.GEARMAN_SERVERS = [f"127.0.0.1:{free_port()}"]
+def test_an_unreachable_server_fails_every_job_of_the_batch(settings, refused_address):
+    settings.GEARMAN_SERVERS = [refused_address]
 
     results = GearmanClient().submit_multiple_jobs(add, [[1, 2], [3, 4]], return_exceptions=True)
 
