@@ -1,5 +1,7 @@
-"""Fixtures shared by the Django-level tests: a gearmand the settings point at,
-and real `manage.py gearman_worker` processes."""
+"""What every suite shares (the other suites import the helpers: `from conftest import ...`):
+polling, gearmand's view of functions and workers, addresses that refuse or never
+answer, Django settings pointed at a gearmand, real `manage.py gearman_worker`
+processes and other-language workers, background threads and forked children."""
 
 from __future__ import annotations
 
@@ -66,6 +68,13 @@ def registered_functions(server) -> set[str]:
     """Every function some worker has registered with this gearmand."""
     with AdminClient(str(server), timeout=5) as admin:
         return {function for worker in admin.workers() for function in worker.functions}
+
+
+def serving_pids(server) -> set[int]:
+    """Pids of the `gearman_worker` processes gearmand lists with functions (client id "host:pid:worker")."""
+    with AdminClient(str(server), timeout=2) as admin:
+        ids = [worker.client_id.split(":") for worker in admin.workers() if worker.functions]
+    return {int(parts[1]) for parts in ids if len(parts) == 3 and parts[1].isdigit()}
 
 
 @contextlib.contextmanager
@@ -142,11 +151,7 @@ class WorkerProcess:
     def registered(self, server=None) -> bool:
         """True once gearmand lists this process among its workers (with functions)."""
         try:
-            with AdminClient(server or self.servers[0], timeout=2) as admin:
-                return any(
-                    worker.client_id.split(":")[1:2] == [str(self.pid)] and worker.functions
-                    for worker in admin.workers()
-                )
+            return self.pid in serving_pids(server or self.servers[0])
         except OSError:
             return False
 

@@ -21,9 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MANAGE_PY, wait_for
-
-from django_gearman.protocol import AdminClient
+from conftest import MANAGE_PY, serving_pids, wait_for
 
 from .helpers import RESULT_TIMEOUT, release, submit
 
@@ -131,9 +129,7 @@ class Supervisor:
 
         def registered():
             pids = self.wait_states("RUNNING")
-            with AdminClient(gearmand.address) as admin:
-                serving = {int(w.client_id.split(":")[1]) for w in admin.workers() if w.functions}
-            return pids if set(pids.values()) <= serving else None
+            return pids if set(pids.values()) <= serving_pids(gearmand) else None
 
         return wait_for(registered, timeout=30, message=f"workers to register with gearmand\n{self.output()}")
 
