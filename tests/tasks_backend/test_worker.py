@@ -2,8 +2,8 @@
 `manage.py gearman_worker --django-tasks` against a real gearmand."""
 
 import pytest
+from conftest import function_status
 from shop.tasks import fail, note, note_async, note_context
-from workers.helpers import function_status
 
 from django_gearman import GearmanClient, GearmanJobFailed, JobHandle
 from django_gearman.backends import InvalidTask

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import function_status, wait_for  # noqa: F401 - function_status: tests/tasks_backend imports it from here
+from conftest import wait_for
 
 from django_gearman import GearmanClient
 
