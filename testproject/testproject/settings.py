@@ -43,8 +43,16 @@ TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUE
 # Where the example tasks leave their output (collected log lines, sent e-mails);
 # tests point workers at a temporary directory.
 SHOP_DATA_DIR = Path(os.environ.get("SHOP_DATA_DIR", BASE_DIR / "var"))
-EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-EMAIL_FILE_PATH = SHOP_DATA_DIR / "mail"
+if django.VERSION >= (6, 1):  # MAILERS replaces the EMAIL_* settings, deprecated since 6.1
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": SHOP_DATA_DIR / "mail"},
+        }
+    }
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = SHOP_DATA_DIR / "mail"
 
 LOGGING = {
     "version": 1,
