@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from conftest import wait_status
-from workers.helpers import release
+from support.commands import HOLD, PREFIX, UNSERVED
+from support.gearmand import wait_status
+from support.workers import release
 
 from django_gearman import GearmanClient
 from django_gearman.registry import find_worker
-
-PREFIX = "staging-"
-HOLD = "shop.worker.wait_for_file"
-UNSERVED = "nobody.listens"
 
 
 @dataclass

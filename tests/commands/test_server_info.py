@@ -8,13 +8,12 @@ import socket
 import subprocess
 import sys
 
-from conftest import MANAGE_PY, manage_py_env, wait_for
+from support.commands import HOLD, PREFIX, UNSERVED, parse_tables, run, run_failing, run_manage_py
+from support.processes import MANAGE_PY, manage_py_env
+from support.waiting import wait_for
 
 from django_gearman import GearmanClient
 from django_gearman.inspection import configured_servers
-
-from .conftest import HOLD, PREFIX, UNSERVED
-from .helpers import parse_tables, run, run_failing, run_manage_py
 
 
 def server_json(*args) -> dict:

@@ -1,13 +1,11 @@
 """`manage.py gearman_submit`: submit a task from a shell to real workers."""
 
 import pytest
-from conftest import wait_for
-from workers.helpers import release
+from support.commands import HOLD, UNSERVED, run, run_failing, run_manage_py
+from support.waiting import wait_for
+from support.workers import release
 
 from django_gearman import GearmanClient, JobHandle
-
-from .conftest import HOLD, UNSERVED
-from .helpers import run, run_failing, run_manage_py
 
 WORKER = ("-a", "shop", "-n", "worker")
 

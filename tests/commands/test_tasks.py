@@ -1,9 +1,7 @@
 """`manage.py gearman_tasks`: the tasks the installed apps define."""
 
 import pytest
-
-from .conftest import PREFIX
-from .helpers import parse_tables, run, run_failing
+from support.commands import PREFIX, parse_tables, run, run_failing
 
 COLUMNS = ("App", "Worker", "Queue", "Gearman Function")
 

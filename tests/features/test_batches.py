@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import wait_status
 from shop.gearman_workers.worker import add, reverse
-from workers.helpers import release
+from support.gearmand import wait_status
+from support.workers import release
 
 from django_gearman import GearmanClient, GearmanJobFailed, GearmanServerUnavailable, JobHandle
 

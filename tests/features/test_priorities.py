@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import wait_status
-
-from .helpers import collected_lines
+from support.gearmand import wait_status
+from support.shop import collected_lines
 
 LOG = "shop.recipes.collect_log"
 SUBMITTED = [("low", "low 1"), ("normal", "normal 1"), ("high", "high 1"),

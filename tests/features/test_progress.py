@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MANAGE_PY, manage_py_env, wait_for
-from workers.helpers import release
+from support.processes import MANAGE_PY, manage_py_env
+from support.waiting import wait_for
+from support.workers import release
 
 from django_gearman import GearmanClient, JobHandle, JobStatus
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import wait_status
-
-from .helpers import sent_mail
+from support.gearmand import wait_status
+from support.shop import sent_mail
 
 TEXT = """The cat sat on the mat.
 The dog sat on the log.

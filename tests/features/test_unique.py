@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import wait_for, wait_status
+from support.gearmand import wait_status
+from support.shop import collected_lines, waiting_clients
+from support.waiting import wait_for
 
 from django_gearman import GearmanClient
-
-from .helpers import collected_lines, waiting_clients
 
 
 def add_once(n: int) -> int:

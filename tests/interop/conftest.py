@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from features.conftest import gearman, serve, shop_data  # noqa: F401 - fixtures used here too
 
-HERE = Path(__file__).resolve().parent
 INSTALL = "apt-get install -y php-cli php-gearman libgearman-client-perl gearman-tools"
 
 
@@ -53,17 +50,3 @@ def perl() -> list[str]:
 @pytest.fixture(scope="session")
 def gearman_cli() -> str:
     return _require("gearman")
-
-
-def run(*command, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run a peer to completion; text output (bytes on stdin if given)."""
-    result = subprocess.run(list(map(str, command)), input=stdin, capture_output=True, timeout=60)
-    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
-
-
-def output_lines(*command) -> list[str]:
-    """The lines a peer printed; it must succeed."""
-    result = run(*command)
-    assert result.returncode == 0, f"{command} exited with {result.returncode}:\n{result.stderr}"
-    return result.stdout.splitlines()
-

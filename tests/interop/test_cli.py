@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import run
+from support.interop import run
 
 
 def cli(gearman_cli, server, *arguments, stdin: bytes | None = None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import HERE, output_lines
+from support.interop import HERE, output_lines
 
 
 def test_a_perl_client_calls_django_tasks_with_the_json_envelope(perl, serve, gearman_settings):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support.interop import HERE, output_lines
 
 from django_gearman import GearmanJobFailed
-
-from .conftest import HERE, output_lines
 
 
 def test_a_php_client_calls_django_tasks_with_the_json_envelope(php, serve, gearman_settings, shop_data):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support.protocol import PacketRecorder, WorkerThread
 
 from django_gearman.protocol import Client, Worker
-
-from .helpers import PacketRecorder, WorkerThread
 
 
 @pytest.fixture

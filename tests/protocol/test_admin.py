@@ -6,7 +6,8 @@ import dataclasses
 import threading
 
 import pytest
-from conftest import function_status, wait_for, wait_status
+from support.gearmand import function_status, wait_status
+from support.waiting import wait_for
 
 from django_gearman.protocol import (
     AdminClient,

@@ -9,7 +9,10 @@ import socket
 import threading
 
 import pytest
-from conftest import ForkedChild, function_status, wait_for
+from support.gearmand import function_status
+from support.processes import ForkedChild
+from support.protocol import wait_registered
+from support.waiting import wait_for
 
 from django_gearman.protocol import (
     Client,
@@ -25,8 +28,6 @@ from django_gearman.protocol import (
     encode,
 )
 from django_gearman.protocol.connection import Connection
-
-from .helpers import wait_registered
 
 BINARY = bytes(range(256)) * 4
 

@@ -13,11 +13,11 @@ import threading
 
 import gearman as pygearman
 import pytest
-from conftest import wait_for, wait_status
+from support.gearmand import wait_status
+from support.protocol import wait_registered
+from support.waiting import wait_for
 
 from django_gearman.protocol import GearmanJobFailed, JobRequest
-
-from .helpers import wait_registered
 
 BINARY = bytes(range(256))
 TEXT = "žluťoučký kůň 🐎"

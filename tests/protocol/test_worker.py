@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import function_status, wait_for, wait_status
+from support.gearmand import function_status, wait_status
+from support.protocol import WorkerThread, wait_registered
+from support.waiting import wait_for
 
 from django_gearman.protocol import AdminClient, Client, GearmanJobFailed, JobRequest, PacketType, Worker
-
-from .helpers import WorkerThread, wait_registered
 
 GRAB, NO_JOB, PRE_SLEEP = PacketType.GRAB_JOB_UNIQ, PacketType.NO_JOB, PacketType.PRE_SLEEP
 

@@ -4,10 +4,10 @@ why, and GEARMAN_ALWAYS_EAGER. (test_worker.py runs tasks on real workers.)"""
 import os
 
 import pytest
-from conftest import function_status
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from shop.tasks import fail, note, note_context
+from support.gearmand import function_status
 
 from django_gearman import GearmanServerUnavailable
 from django_gearman.backends import InvalidTask, gearman_priority, task, task_backends

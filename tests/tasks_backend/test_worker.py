@@ -2,13 +2,12 @@
 `manage.py gearman_worker --django-tasks` against a real gearmand."""
 
 import pytest
-from conftest import function_status
 from shop.tasks import fail, note, note_async, note_context
+from support.gearmand import function_status
+from support.tasks_backend import functions_of
 
 from django_gearman import GearmanClient, GearmanJobFailed, JobHandle
 from django_gearman.backends import InvalidTask
-
-from .conftest import functions_of
 
 INVALID_TASK = f"{InvalidTask.__module__}.{InvalidTask.__qualname__}"
 

@@ -1,8 +1,7 @@
 """Fixtures for the worker-process tests."""
 
 import pytest
-
-from .helpers import HookLog
+from support.workers import HookLog
 
 
 @pytest.fixture

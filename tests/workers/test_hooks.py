@@ -3,10 +3,9 @@
 import signal
 
 import pytest
+from support.workers import submit
 
 from django_gearman import GearmanJobFailed
-
-from .helpers import submit
 
 
 def test_hooks_run_in_order_with_their_arguments(gearmand, start_worker, hooks):

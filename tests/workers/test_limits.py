@@ -3,9 +3,8 @@
 from collections import Counter
 
 import pytest
-from conftest import wait_status
-
-from .helpers import RESULT_TIMEOUT, client, submit
+from support.gearmand import wait_status
+from support.workers import RESULT_TIMEOUT, client, submit
 
 WORKER = ("-a", "shop", "-n", "worker")
 WHOAMI = "shop.worker.whoami"

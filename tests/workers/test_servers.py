@@ -1,8 +1,8 @@
 """One worker process, several gearmands, and gearmands that come and go."""
 
-from conftest import reserved_port, wait_for
-
-from .helpers import submit
+from support.gearmand import reserved_port
+from support.waiting import wait_for
+from support.workers import submit
 
 WORKER = ("-a", "shop", "-n", "worker")
 

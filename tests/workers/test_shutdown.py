@@ -7,9 +7,9 @@ releases it, so every signal lands while the worker is mid-job.
 import signal
 
 import pytest
-from conftest import wait_for, wait_status
-
-from .helpers import RESULT_TIMEOUT, release, submit
+from support.gearmand import wait_status
+from support.waiting import wait_for
+from support.workers import RESULT_TIMEOUT, release, submit
 
 HOLD = "shop.worker.wait_for_file"
 WORKER = ("-a", "shop", "-n", "worker")

@@ -21,9 +21,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MANAGE_PY, serving_pids, wait_for
-
-from .helpers import RESULT_TIMEOUT, release, submit
+from support.gearmand import serving_pids
+from support.processes import MANAGE_PY
+from support.waiting import wait_for
+from support.workers import RESULT_TIMEOUT, release, submit
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INSTALL_HINT = "apt-get install -y supervisor   (or run scripts/bootstrap)"

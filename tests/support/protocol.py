@@ -6,10 +6,10 @@ import selectors
 import socket
 import threading
 
-from conftest import wait_status
-
 from django_gearman.protocol import PacketType, Parser, Worker
 from django_gearman.protocol.codec import REQ, RES
+
+from .gearmand import wait_status
 
 
 def wait_registered(server, function: str, workers: int = 1) -> None:

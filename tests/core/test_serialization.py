@@ -12,13 +12,11 @@ import uuid
 import pytest
 from django.utils import translation
 from django.utils.translation import gettext_lazy
-from gearman_helpers import PROBE_ENV
 from shop.gearman_workers.worker import add, echo, whoami
+from support.apps import PROBE_ENV
 
 from django_gearman import GearmanClient, GearmanJobFailed, PayloadError
 from django_gearman.serializers import PayloadCodec, sign
-
-pytest_plugins = ["gearman_support"]
 
 KEY = "a long random secret shared by clients and workers"
 ADD = "shop.worker.add"  # the Gearman function name, which signatures cover

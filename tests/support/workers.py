@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from conftest import wait_for
-
 from django_gearman import GearmanClient
+
+from .waiting import wait_for
 
 #: How long a test waits for a job's result before failing.
 RESULT_TIMEOUT = 30

@@ -4,12 +4,14 @@ import inspect
 import json
 
 import pytest
-from conftest import ForkedChild, registered_functions, reserved_port, total_jobs, wait_for
 from django.db import transaction
-from gearman_helpers import PROBE_ENV
 from gearman_probe.gearman_workers.probe import raise_probe_error, record
 from gearman_probe.gearman_workers.probe import send_data as probe_send_data
 from shop.gearman_workers.worker import add, echo, fail, reverse, wait_for_file
+from support.apps import PROBE_ENV
+from support.gearmand import registered_functions, reserved_port, total_jobs
+from support.processes import ForkedChild
+from support.waiting import wait_for
 
 import django_gearman
 from django_gearman import (
@@ -20,8 +22,6 @@ from django_gearman import (
     JobHandle,
     PayloadError,
 )
-
-pytest_plugins = ["gearman_support"]
 
 
 def start_probe_worker(start_worker, server):

@@ -11,12 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import total_jobs
+from support.gearmand import total_jobs
 
 from django_gearman import GearmanClient
 from django_gearman.serializers import PayloadCodec, encode_failure
-
-pytest_plugins = ["gearman_support"]
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "wire-format.md").read_text()
 UTC = datetime.timezone.utc

@@ -4,14 +4,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MANAGE_PY, manage_py_env, registered_functions
-from gearman_helpers import PROBE_ENV
 from shop.gearman_workers.worker import add, fail, whoami
+from support.apps import PROBE_ENV
+from support.gearmand import registered_functions
+from support.processes import MANAGE_PY, manage_py_env
 
 from django_gearman import GearmanClient, GearmanJobFailed
 from django_gearman.registry import find_worker
-
-pytest_plugins = ["gearman_support"]
 
 
 def run_worker_command(*args, env=None) -> subprocess.CompletedProcess:

@@ -9,8 +9,6 @@ from shop.gearman_workers import mail, worker
 from django_gearman import Task, gearman_task
 from django_gearman.registry import UnknownWorker, discover, find_worker
 
-pytest_plugins = ["gearman_support"]
-
 
 def test_bare_and_called_decorators_make_the_same_kind_of_task():
     assert isinstance(worker.add, Task) and isinstance(worker.echo, Task)

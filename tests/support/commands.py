@@ -7,8 +7,14 @@ import sys
 from io import StringIO
 
 import pytest
-from conftest import MANAGE_PY, manage_py_env
 from django.core.management import CommandError, call_command
+
+from .processes import MANAGE_PY, manage_py_env
+
+#: The prefix, the held task and a function no worker serves, of the busy_server fixture.
+PREFIX = "staging-"
+HOLD = "shop.worker.wait_for_file"
+UNSERVED = "nobody.listens"
 
 
 def run(command: str, *args, **options) -> str:

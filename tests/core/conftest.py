@@ -1,9 +1,5 @@
-"""Fixtures for tests/django, loaded by each module with `pytest_plugins = ["gearman_support"]`.
-
-(tests/django cannot have a conftest.py: without a package around it, that
-module would replace the root conftest that other suites import from, and
-with one it would be a package called `django`.)
-"""
+"""Fixtures for tests/core: a gearmand and shop worker shared by a module, throwaway
+apps, and a gearman CLI worker."""
 
 from __future__ import annotations
 
@@ -11,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import WorkerProcess, manage_py_env, point_settings_at
-from gearman_helpers import APPS_DIR
+from support.apps import APPS_DIR
+from support.gearmand import point_settings_at
+from support.processes import WorkerProcess, manage_py_env
 
 from django_gearman import tasks
 from django_gearman.testing import GearmandFactory

@@ -9,8 +9,6 @@ from django.test import override_settings
 
 from django_gearman import GearmanClient, conf
 
-pytest_plugins = ["gearman_support"]
-
 GEARMAN_SETTINGS = (
     "GEARMAN_SERVERS", "GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS", "GEARMAN_TASK_PREFIX",
     "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_DEFAULT_TIMEOUT", "GEARMAN_ALWAYS_EAGER",

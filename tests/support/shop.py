@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import wait_for
-
 from django_gearman.protocol import PacketType, ServerAddress, encode
 from django_gearman.protocol.connection import Connection
+
+from .waiting import wait_for
 
 
 def waiting_clients(server, unique: str) -> int:
