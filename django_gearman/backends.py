@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import conf
-from .registry import UnknownWorker, WorkerModule
+from .exceptions import UnknownWorker
+from .registry import WorkerModule
 from .tasks import Task as GearmanTask
 
 try:  # Django 6 has the framework built in; on Django 5.2 it is the django-tasks backport.

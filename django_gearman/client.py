@@ -8,16 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from . import conf
-from .protocol import (
-    Client,
-    GearmanError,
-    GearmanJobFailed,
-    GearmanServerUnavailable,
-    JobHandle,
-    JobRequest,
-    JobStatus,
-    ServerAddress,
-)
+from .exceptions import GearmanError, GearmanJobFailed, GearmanServerUnavailable
+from .protocol import Client, JobHandle, JobRequest, JobStatus, ServerAddress
 from .serializers import PayloadCodec, decode_failure, encode_failure
 from .tasks import Task
 

@@ -1,10 +1,36 @@
-"""Everything django_gearman raises derives from GearmanError."""
+"""Every exception django_gearman raises; all derive from `GearmanError`.
 
-from .protocol.errors import (  # noqa: F401
+The protocol core's own live in `protocol/errors.py` (the protocol never
+imports the Django layer) and are re-exported here, so this is the one module
+to import errors from. It imports nothing else of the package.
+"""
+
+from .protocol.errors import (
     GearmanError,
     GearmanJobFailed,
     GearmanServerUnavailable,
     GearmanTimeout,
     ProtocolError,
 )
-from .serializers import PayloadError  # noqa: F401
+
+__all__ = [
+    "GearmanError",
+    "GearmanJobFailed",
+    "GearmanServerUnavailable",
+    "GearmanTimeout",
+    "PayloadError",
+    "ProtocolError",
+    "UnknownWorker",
+]
+
+
+class PayloadError(GearmanError):
+    """A job's bytes could not be decoded, or failed signature verification."""
+
+
+class UnknownWorker(GearmanError, LookupError):
+    """Nothing to serve by that name: no such app, worker module, queue or TASKS backend.
+
+    The message lists what exists. (A LookupError too, but callers catch this
+    class: a KeyError raised inside a worker module is not an unknown worker.)
+    """

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from prettytable import PrettyTable
 
 from . import conf
-from .protocol import AdminClient, FunctionStatus, GearmanError, ServerAddress, WorkerInfo
-from .registry import UnknownWorker, discover
+from .exceptions import GearmanError, UnknownWorker
+from .protocol import AdminClient, FunctionStatus, ServerAddress, WorkerInfo
+from .registry import discover
 
 HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response Time")
 TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")

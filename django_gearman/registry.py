@@ -10,11 +10,8 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
+from .exceptions import UnknownWorker
 from .tasks import WORKERS_PACKAGE, Task
-
-
-class UnknownWorker(LookupError):
-    """No such app, worker or queue; the message lists what exists."""
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,10 @@ from typing import Any
 from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
-from .protocol import GearmanError
+from .exceptions import PayloadError
 from .protocol.errors import exception_message
 
 TAG = "__gearman__"
-
-
-class PayloadError(GearmanError):
-    """A job's bytes could not be decoded, or failed signature verification."""
 
 
 class JSONSerializer:

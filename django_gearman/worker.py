@@ -14,10 +14,11 @@ from typing import Any
 from django.db import close_old_connections
 
 from . import conf, signals
+from .exceptions import PayloadError, UnknownWorker
 from .protocol import Job, JobHandle, to_bytes
 from .protocol import Worker as ProtocolWorker
-from .registry import UnknownWorker, WorkerModule
-from .serializers import PayloadCodec, PayloadError, encode_failure
+from .registry import WorkerModule
+from .serializers import PayloadCodec, encode_failure
 from .tasks import Task
 
 logger = logging.getLogger("django_gearman.worker")

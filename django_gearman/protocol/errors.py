@@ -14,6 +14,10 @@ def exception_message(exc: BaseException) -> str:
 class GearmanError(Exception):
     """Base class of every error this package raises."""
 
+    #: Set on the error that `GearmanClient.submit_multiple_jobs` raises for a
+    #: failed job: every job's outcome (value, handle or error), in order.
+    results: list | None = None
+
 
 class ProtocolError(GearmanError):
     """A peer sent bytes that are not valid Gearman, or we were asked to send such bytes."""
@@ -32,7 +36,8 @@ class GearmanJobFailed(GearmanError):
 
     `exception_type`, `message` and `traceback` describe the remote error when
     the worker reported one; `exception_data` and `warnings` are the raw bytes
-    the worker sent.
+    the worker sent. `handle` is where the job ran, as `str(JobHandle)`
+    ("H:host:1@127.0.0.1:4730", what `JobHandle.from_string` reads), or None.
     """
 
     def __init__(

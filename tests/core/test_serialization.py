@@ -178,7 +178,7 @@ def test_a_signing_worker_rejects_unsigned_and_tampered_jobs_and_goes_on(gearman
     client = GearmanClient()
     with pytest.raises(GearmanJobFailed) as unsigned:
         client.submit_job(add, args=[2, 3])  # this client has no key
-    assert unsigned.value.exception_type == "django_gearman.serializers.PayloadError"
+    assert unsigned.value.exception_type == "django_gearman.exceptions.PayloadError"
     assert unsigned.value.message == "payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads"
 
     with pytest.raises(GearmanJobFailed, match="payload signature does not match: it was tampered with"):

@@ -7,7 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from shop.gearman_workers import mail, worker
 
 from django_gearman import Task, gearman_task
-from django_gearman.registry import UnknownWorker, discover, find_worker
+from django_gearman.exceptions import UnknownWorker
+from django_gearman.registry import discover, find_worker
 
 
 def test_bare_and_called_decorators_make_the_same_kind_of_task():

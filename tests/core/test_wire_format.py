@@ -108,6 +108,6 @@ def test_the_php_signing_example_calls_a_signing_worker(gearman_settings, start_
     forged = php("shop.worker.add", "[2, 3]", "not the key")
     assert forged.returncode == 1
     assert forged.stderr == (
-        "django_gearman.serializers.PayloadError: payload signature does not match: "
+        "django_gearman.exceptions.PayloadError: payload signature does not match: "
         "it was tampered with, signed with another key or for another task\n"
     )

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from django_gearman.exceptions import UnknownWorker
 from django_gearman.inspection import discovered_tasks, render_task_listing
-from django_gearman.registry import UnknownWorker
 
 
 class Command(BaseCommand):

@@ -2,8 +2,9 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_gearman.exceptions import UnknownWorker
 from django_gearman.management.arguments import positive_int
-from django_gearman.registry import UnknownWorker, find_worker
+from django_gearman.registry import find_worker
 from django_gearman.worker import Worker
 
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
