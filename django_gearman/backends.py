@@ -5,7 +5,7 @@ Each queue of the backend is one Gearman function, `django-tasks.<queue>`
 keyword arguments name the task by its import path and carry its arguments:
 `{"args":[],"kwargs":{"task":"shop.tasks.note","args":[1],"kwargs":{}}}`.
 `manage.py gearman_worker --django-tasks` serves those functions with the
-one worker runtime (`django_gearman.worker.Worker`), imports each job's task
+one worker runtime (`django_gearman.worker.GearmanWorker`), imports each job's task
 by its path, and runs it only if that path names a task of the framework.
 """
 
@@ -21,9 +21,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import conf
+from .client import default_client
 from .exceptions import UnknownWorker
-from .registry import WorkerModule
+from .protocol import JobHandle
+from .spec import WorkerSpec
 from .tasks import Task as GearmanTask
 
 try:  # Django 6 has the framework built in; on Django 5.2 it is the django-tasks backport.
@@ -107,17 +108,16 @@ class GearmanBackend(BaseTaskBackend):
             raise InvalidTask(problem)
 
     def enqueue(self, task: Task, args, kwargs) -> TaskResult:
-        from .client import default_client
-
         self.validate_task(task)
         _check_importable(task)
         try:
             args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
         except (TypeError, ValueError) as exc:
             raise TypeError(f"cannot enqueue {task.module_path}: task arguments must be JSON values ({exc})") from None
-        if conf.get().always_eager:
+        client = default_client()
+        if client.transport.in_process:
             return self._run_here(task, args, kwargs)
-        handle = default_client().submit_job(
+        handle = client.submit_job(
             queue_function(task.queue_name),
             kwargs={"task": task.module_path, "args": args, "kwargs": kwargs},
             priority=gearman_priority(task.priority),
@@ -202,8 +202,8 @@ def _import_task(path: str) -> Task:
     return found
 
 
-def queue_worker(alias: str | None = None, queue_name: str | None = None) -> WorkerModule:
-    """What `Worker` serves for `gearman_worker --django-tasks`: one Gearman
+def queue_worker(alias: str | None = None, queue_name: str | None = None) -> WorkerSpec:
+    """What `GearmanWorker` serves for `gearman_worker --django-tasks`: one Gearman
     function per queue of the TASKS backend `alias` (default "default"), or only `queue_name`."""
     alias = alias or DEFAULT_TASK_BACKEND_ALIAS
     backend = _gearman_backend(alias)
@@ -217,8 +217,7 @@ def queue_worker(alias: str | None = None, queue_name: str | None = None) -> Wor
         if problem:
             raise UnknownWorker(problem)
     queues = sorted(backend.queues) if queue_name is None else [queue_name]
-    tasks = tuple(_queue_task(backend, name) for name in queues)
-    return WorkerModule("django_tasks", alias, __name__, tasks)
+    return WorkerSpec(f"django_tasks.{alias}", tuple(_queue_task(backend, name) for name in queues), queue_name)
 
 
 def _gearman_backend(alias: str) -> GearmanBackend:
@@ -236,7 +235,7 @@ def _gearman_backend(alias: str) -> GearmanBackend:
 
 def _queue_task(backend: GearmanBackend, queue_name: str) -> GearmanTask:
     def run_django_task(*, task, args=None, kwargs=None, job):
-        result_id = f"{job.handle.decode()}@{job.server}"  # the enqueuer's TaskResult.id
+        result_id = str(JobHandle(job.handle.decode(), job.server))  # the enqueuer's TaskResult.id
         return backend.run_job(task, [] if args is None else args, {} if kwargs is None else kwargs,
                                queue_name=queue_name, result_id=result_id)
 

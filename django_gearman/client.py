@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from . import conf
-from .exceptions import GearmanError, GearmanJobFailed, GearmanServerUnavailable
-from .protocol import Client, JobHandle, JobRequest, JobStatus, ServerAddress
-from .serializers import PayloadCodec, decode_failure, encode_failure
-from .tasks import Task
+from .exceptions import GearmanError
+from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress
+from .registry import TaskLike
+from .serializers import PayloadCodec
+from .transports import GearmandTransport, InProcessTransport, Outcome
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
 RESERVED_KEYWORDS = frozenset(
@@ -24,8 +25,9 @@ class _Setup(NamedTuple):
 
     settings: conf.GearmanSettings
     servers: tuple[str, ...]
-    codec: PayloadCodec
-    client: Client
+    payload_codec: PayloadCodec
+    gearmand: GearmandTransport  # kept while the servers stay the same, eager or not: it holds the connections
+    transport: GearmandTransport | InProcessTransport  # where jobs run: chosen here, once per settings
 
 
 class GearmanClient:
@@ -52,9 +54,11 @@ class GearmanClient:
                 if setup is None or setup.settings is not settings:
                     servers = self._servers if self._servers is not None else settings.client_servers
                     same_servers = setup is not None and setup.servers == servers
-                    client = setup.client if same_servers else Client(servers)
-                    codec = PayloadCodec(settings.serializer, settings.signing_key)
-                    setup = self._current = _Setup(settings, servers, codec, client)
+                    gearmand = setup.gearmand if same_servers else GearmandTransport(servers)
+                    payload_codec = PayloadCodec(settings.serializer, settings.signing_key)
+                    transport = (InProcessTransport(payload_codec, settings.task_prefix) if settings.always_eager
+                                 else gearmand)
+                    setup = self._current = _Setup(settings, servers, payload_codec, gearmand, transport)
         return setup
 
     @property
@@ -66,16 +70,17 @@ class GearmanClient:
         return self._setup().servers
 
     @property
-    def codec(self) -> PayloadCodec:
-        return self._setup().codec
+    def payload_codec(self) -> PayloadCodec:
+        return self._setup().payload_codec
 
     @property
-    def _client(self) -> Client:
-        return self._setup().client
+    def transport(self) -> GearmandTransport | InProcessTransport:
+        """Where jobs run with the current settings (in this process with GEARMAN_ALWAYS_EAGER)."""
+        return self._setup().transport
 
     def submit_job(
         self,
-        task: str | Task,
+        task: str | TaskLike,
         data: bytes | str | None = None,
         *,
         args: Iterable | None = None,
@@ -96,15 +101,14 @@ class GearmanClient:
         """
         _check_retries(max_retries)
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
-        if self.settings.always_eager:
-            return self._run_eagerly(request, raw=data is not None, wait=wait_until_complete)
-        requests = [request]
-        self._submit(requests, [max_retries], wait_until_complete, self._timeout(poll_timeout))
-        return self._outcome(requests[0], raw=data is not None, waited=wait_until_complete)
+        [result] = self._run([request], [max_retries], [data is not None], wait_until_complete, poll_timeout)
+        if isinstance(result, GearmanError):
+            raise result
+        return result
 
     def submit_multiple_jobs(
         self,
-        jobs: Iterable[Mapping] | str | Task,
+        jobs: Iterable[Mapping] | str | TaskLike,
         argument_lists: Iterable[Iterable] | None = None,
         *,
         background: bool = False,
@@ -142,45 +146,35 @@ class GearmanClient:
                           entry.get("unique"), entry.get("priority", priority), entry.get("background", background))
             for entry in entries
         ]
-        if self.settings.always_eager:
-            results = _gather(lambda request, raw: self._run_eagerly(request, raw=raw, wait=wait_until_complete),
-                              requests, raws)
-        else:
-            self._submit(requests, [entry.get("max_retries", max_retries) for entry in entries],
-                         wait_until_complete, self._timeout(poll_timeout))
-            results = _gather(lambda request, raw: self._outcome(request, raw=raw, waited=wait_until_complete),
-                              requests, raws)
+        retries = [entry.get("max_retries", max_retries) for entry in entries]
+        results = self._run(requests, retries, raws, wait_until_complete, poll_timeout)
         failures = [result for result in results if isinstance(result, Exception)]
         if failures and not return_exceptions:
             failures[0].results = results
             raise failures[0]
         return results
 
-    def _submit(self, requests: list[JobRequest], retries: list[int], wait: bool, timeout: float | None) -> None:
-        """Submit pipelined; then resubmit, together, the jobs that failed and have retries left."""
-        pending = range(len(requests))
-        while pending:
-            self._client.submit_multiple_jobs([requests[index] for index in pending], wait_until_complete=wait,
-                                              poll_timeout=timeout)
-            pending = [index for index in pending if wait and retries[index] and self._retryable(requests[index])]
-            for index in pending:
-                retries[index] -= 1
-                requests[index] = _fresh(requests[index])
+    def _run(self, requests: list[JobRequest], retries: list[int], raws: list[bool], wait: bool,
+             poll_timeout: float | None) -> list[Any]:
+        """Each job's value (its handle if nobody waits for it), or the GearmanError it ended with, in order."""
+        setup = self._setup()
+        timeout = poll_timeout if poll_timeout is not None else setup.settings.default_timeout
+        outcomes = setup.transport.run(requests, retries, wait=wait, timeout=timeout)
+        return [_value(setup.payload_codec, request, outcome, raw)
+                for request, outcome, raw in zip(requests, outcomes, raws, strict=True)]
 
     def get_job_status(self, handle: JobHandle | str, *, poll_timeout: float | None = 10.0) -> JobStatus:
         """Progress of a job by its handle (or `str(handle)`), from the server that took it."""
-        if self.settings.always_eager:
-            return JobStatus(known=False, running=False, numerator=0, denominator=0)  # eager jobs are done
-        return self._client.get_job_status(handle, poll_timeout=poll_timeout)
+        return self.transport.get_job_status(handle, poll_timeout=poll_timeout)
 
     def close(self) -> None:
-        self._client.close()
+        self._setup().gearmand.close()
 
     # -- helpers ------------------------------------------------------------
 
-    def function_name(self, task: str | Task) -> str:
-        name = task.name if isinstance(task, Task) else task
-        if not isinstance(name, str) or not name:
+    def function_name(self, task: str | TaskLike) -> str:
+        name = _task_name(task)
+        if not name:
             raise TypeError(f"task must be a task name or a Task, not {task!r}")
         return self.settings.task_prefix + name
 
@@ -197,63 +191,12 @@ class GearmanClient:
                 raise TypeError(f"args= must be a list or tuple of positional arguments, not {type(args).__name__}")
             if kwargs is not None and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
-            payload = self.codec.encode_request(function, args or (), {**task_kwargs, **(kwargs or {})})
+            payload = self.payload_codec.encode_request(function, args or (), {**task_kwargs, **(kwargs or {})})
         named_unique = b"" if isinstance(unique, bool) else unique or b""
         request = JobRequest(function, payload, named_unique, priority, bool(background))
         if unique is True:  # the arguments are the id: identical submissions in flight run once
             request.unique = hashlib.blake2b(request.data, digest_size=20).hexdigest().encode()
         return request
-
-    def _timeout(self, poll_timeout: float | None) -> float | None:
-        return poll_timeout if poll_timeout is not None else self.settings.default_timeout
-
-    def _run_eagerly(self, request: JobRequest, *, raw: bool, wait: bool) -> Any:
-        """GEARMAN_ALWAYS_EAGER: run here, through the same encoding a worker would see."""
-        from .registry import discover
-        from .tasks import get_task
-        from .worker import LocalJob, execute
-
-        name = request.function.decode().removeprefix(self.settings.task_prefix)
-        task = get_task(name)
-        if task is None:
-            discover()
-            task = get_task(name)
-        if task is None:
-            raise GearmanJobFailed(name, f"no task named {name!r} is defined in this process (GEARMAN_ALWAYS_EAGER)")
-        job = LocalJob(request)
-        try:
-            request.result = execute(task, request.data, self.codec, job)
-        except Exception as exc:
-            raise _job_failed(name, encode_failure(exc), handle=str(job.handle_object)) from exc
-        if request.background or not wait:
-            return job.handle_object
-        return request.result if raw else self.codec.decode_result(request.function, request.result)
-
-    @staticmethod
-    def _retryable(request: JobRequest) -> bool:
-        return request.failed or isinstance(request.error, GearmanServerUnavailable)
-
-    def _outcome(self, request: JobRequest, *, raw: bool, waited: bool = True) -> Any:
-        """The job's value (or its handle if nobody waited for it), or the error it ended with."""
-        if not waited and request.error is None:
-            return request.handle
-        try:
-            outcome = request.outcome()
-        except GearmanJobFailed as failed:
-            report = failed.exception_data if failed.exception_data is not None else (
-                failed.warnings[-1] if failed.warnings else None)
-            raise _job_failed(failed.task, report, handle=failed.handle,
-                              exception_data=failed.exception_data, warnings=failed.warnings) from None
-        if request.background or raw:
-            return outcome
-        return self.codec.decode_result(request.function, outcome)
-
-
-def _job_failed(task: str, report: bytes | None, **details) -> GearmanJobFailed:
-    """GearmanJobFailed carrying the remote error described by a worker's failure report."""
-    error = decode_failure(report)
-    return GearmanJobFailed(task, error["message"], exception_type=error["type"], traceback=error["traceback"],
-                            **details)
 
 
 #: The keys a job dict of submit_multiple_jobs may have.
@@ -262,7 +205,7 @@ BATCH_JOB_KEYS = frozenset({"task", "data", "args", "kwargs", "unique", "priorit
 
 def _batch_entries(jobs, argument_lists) -> list[Mapping]:
     """submit_multiple_jobs' two forms as job dicts, checked before anything is sent."""
-    if isinstance(jobs, (str, Task)):
+    if _task_name(jobs) is not None:
         if argument_lists is None:
             raise TypeError("submit_multiple_jobs(task, argument_lists) needs a list of argument lists, one per job")
         if isinstance(argument_lists, (str, bytes, Mapping)) or not isinstance(argument_lists, Iterable):
@@ -296,7 +239,7 @@ def _job_entry(job, number: int) -> Mapping:
     return job
 
 
-def _call_entry(task: str | Task, arguments, number: int) -> Mapping:
+def _call_entry(task: str | TaskLike, arguments, number: int) -> Mapping:
     if isinstance(arguments, (str, bytes, bytearray, Mapping)) or not isinstance(arguments, Iterable):
         raise TypeError(
             f"argument list #{number} must be a list or tuple of positional arguments, not "
@@ -304,7 +247,7 @@ def _call_entry(task: str | Task, arguments, number: int) -> Mapping:
             "keyword arguments: use job dicts)"
         )
     arguments = list(arguments)
-    if isinstance(task, Task) and task.raw:
+    if getattr(task, "raw", False):
         if len(arguments) != 1:
             raise TypeError(f"raw task {task.name} takes exactly one bytes or str argument; "
                             f"argument list #{number} has {len(arguments)}")
@@ -312,24 +255,27 @@ def _call_entry(task: str | Task, arguments, number: int) -> Mapping:
     return {"task": task, "args": arguments}
 
 
-def _gather(outcome, requests: list[JobRequest], raws: list[bool]) -> list[Any]:
-    """Each job's outcome, or the GearmanError it ended with, in order."""
-    results = []
-    for request, raw in zip(requests, raws, strict=True):
-        try:
-            results.append(outcome(request, raw))
-        except GearmanError as exc:
-            results.append(exc)
-    return results
+def _value(payload_codec: PayloadCodec, request: JobRequest, outcome: Outcome, raw: bool) -> Any:
+    """A job's decoded return value; a handle, raw reply or error as it is."""
+    if raw or isinstance(outcome, (JobHandle, GearmanError)):
+        return outcome
+    try:
+        return payload_codec.decode_result(request.function, outcome)
+    except GearmanError as exc:  # a reply this side cannot read (PayloadError) is that job's outcome
+        return exc
+
+
+def _task_name(task) -> str | None:
+    """A task name as given, or a Task's (anything with a string `.name` and a `.raw`); else None."""
+    if isinstance(task, str):
+        return task
+    name = getattr(task, "name", None)
+    return name if isinstance(name, str) and hasattr(task, "raw") else None
 
 
 def _check_retries(max_retries) -> None:
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
-
-
-def _fresh(request: JobRequest) -> JobRequest:
-    return JobRequest(request.function, request.data, request.unique, request.priority, request.background)
 
 
 _default_lock = threading.Lock()

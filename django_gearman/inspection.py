@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from prettytable import PrettyTable
 
 from . import conf
+from .discovery import discover
 from .exceptions import GearmanError, UnknownWorker
 from .protocol import AdminClient, FunctionStatus, ServerAddress, WorkerInfo
-from .registry import discover
 
 HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response Time")
 TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")
@@ -144,7 +144,7 @@ def _table(columns, rows) -> str:
 @dataclass(frozen=True)
 class TaskListing:
     app: str
-    worker: str
+    worker_module: str
     queue: str | None
     function: str
 
@@ -174,5 +174,5 @@ def discovered_tasks(app_label: str | None = None, queue: str | None = None) -> 
 
 def render_task_listing(listings: list[TaskListing]) -> str:
     return _table(LISTING_COLUMNS, [
-        [listing.app, listing.worker, listing.queue or "-", listing.function] for listing in listings
+        [listing.app, listing.worker_module, listing.queue or "-", listing.function] for listing in listings
     ])

@@ -1,79 +1,53 @@
-"""Discovery of every installed app's `gearman_workers` package."""
+"""The task registry: every `@gearman_task` defined in this process, by name.
+
+`tasks.Task` is the one kind of task, but the modules below it (the client,
+job execution, discovery) see a task through `TaskLike` and find it here by
+name, so none of them imports `tasks.py`, which imports the client to submit.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import pkgutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
-from .exceptions import UnknownWorker
-from .tasks import WORKERS_PACKAGE, Task
+#: The package of an installed app that holds its worker modules.
+WORKERS_PACKAGE = "gearman_workers"
 
 
-@dataclass(frozen=True)
-class WorkerModule:
-    """One module of an app's gearman_workers package: a worker and its tasks."""
+class TaskLike(Protocol):
+    """What the package reads from a `django_gearman.Task`."""
 
-    app_label: str
-    name: str
-    module: str
-    tasks: tuple[Task, ...]
+    name: str  # without GEARMAN_TASK_PREFIX
+    queue: str | None
+    raw: bool
+    takes_job: bool
+    func: Callable[..., Any]
 
-    def tasks_for(self, queue: str | None = None) -> tuple[Task, ...]:
-        """Its tasks, or those of one queue; UnknownWorker (listing the queues) if that queue has none."""
-        if queue is None:
-            return self.tasks
-        tasks = tuple(task for task in self.tasks if task.queue == queue)
-        if not tasks:
-            queues = ", ".join(sorted({task.queue for task in self.tasks if task.queue is not None})) or "none"
-            raise UnknownWorker(
-                f"worker {self.app_label}.{self.name} has no tasks in queue {queue!r}; its queues: {queues}"
-            )
-        return tasks
+    @property
+    def location(self) -> str: ...
 
 
-def discover() -> list[WorkerModule]:
-    """Import every worker module of every installed app (import errors propagate)."""
-    workers = []
-    for app_config in apps.get_app_configs():
-        package_name = f"{app_config.name}.{WORKERS_PACKAGE}"
-        if importlib.util.find_spec(package_name) is None:
-            continue
-        package = importlib.import_module(package_name)
-        if not hasattr(package, "__path__"):
-            raise ImproperlyConfigured(
-                f"{package.__file__} must be a package: a {WORKERS_PACKAGE}/ folder with an __init__.py "
-                "and one module per worker"
-            )
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
-            if not info.ispkg:
-                module = importlib.import_module(f"{package_name}.{info.name}")
-                workers.append(WorkerModule(app_config.label, info.name, module.__name__, _tasks_defined_in(module)))
-    return workers
+#: Every task defined so far, by name (without GEARMAN_TASK_PREFIX).
+_tasks: dict[str, TaskLike] = {}
 
 
-def _tasks_defined_in(module) -> tuple[Task, ...]:
-    """Tasks the module defines itself, not those it imports from elsewhere."""
-    return tuple(
-        value for value in vars(module).values() if isinstance(value, Task) and value.__module__ == module.__name__
-    )
+def register(task: TaskLike) -> None:
+    """Add a task; a second task of the same name defined elsewhere is a configuration error."""
+    existing = _tasks.get(task.name)
+    if existing is not None and existing.location != task.location:
+        raise ImproperlyConfigured(
+            f"two Gearman tasks are named {task.name!r}: {existing.location} and {task.location}"
+        )
+    _tasks[task.name] = task
 
 
-def find_worker(app_label: str, name: str) -> WorkerModule:
-    workers = discover()
-    labels = sorted({worker.app_label for worker in workers})
-    if app_label not in labels:
-        if app_label in {config.label for config in apps.get_app_configs()}:
-            reason = f"app {app_label!r} has no {WORKERS_PACKAGE} package"
-        else:
-            reason = f"no installed app {app_label!r}"
-        raise UnknownWorker(f"{reason}; apps with workers: {', '.join(labels) or 'none'}")
-    for worker in workers:
-        if worker.app_label == app_label and worker.name == name:
-            return worker
-    names = sorted(worker.name for worker in workers if worker.app_label == app_label)
-    raise UnknownWorker(f"app {app_label!r} has no worker {name!r}; its workers: {', '.join(names)}")
+def get_task(name: str) -> TaskLike | None:
+    """A task defined in this process by its name (without the prefix)."""
+    return _tasks.get(name)
+
+
+def tasks_defined_in(module_name: str) -> tuple[TaskLike, ...]:
+    """The tasks a module defines itself (not those it imports from elsewhere), in the order it defines them."""
+    return tuple(task for task in _tasks.values() if task.func.__module__ == module_name)

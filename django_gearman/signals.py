@@ -14,9 +14,10 @@ Connect receivers in your `AppConfig.ready()`; they run inside the
 - ``task_failed(sender=task, job=job, exception=exc)``: it raised `exc` (or
   its payload was rejected); the client gets `GearmanJobFailed`.
 
-`worker` is a `django_gearman.worker.Worker` (`.module`, `.queue`, `.tasks`,
-`.jobs_done`), `task` a `django_gearman.Task` (`.name`, `.queue`), `job` a
-`django_gearman.protocol.Job` (`.handle`, `.function`, `.unique`, `.data`).
+`worker` is a `django_gearman.worker.GearmanWorker` (`.spec`, with the
+`.label` of what it serves; `.queue`, `.tasks`, `.jobs_done`), `task` a
+`django_gearman.Task` (`.name`, `.queue`), `job` a `django_gearman.protocol.Job`
+(`.handle`, `.function`, `.unique`, `.data`).
 A receiver that raises is logged and does not change the job's outcome.
 """
 

@@ -8,12 +8,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf
-
-WORKERS_PACKAGE = "gearman_workers"
-
-#: Every task defined so far, by name (without GEARMAN_TASK_PREFIX).
-_tasks: dict[str, Task] = {}
+from . import conf, registry
+from .client import default_client
+from .registry import WORKERS_PACKAGE
 
 
 class Task:
@@ -64,8 +61,6 @@ class Task:
         transaction.on_commit(lambda: self.submit_background(*args, **kwargs))
 
     def _submit(self, args, kwargs, background: bool):
-        from .client import default_client
-
         if self.raw:
             if len(args) != 1 or kwargs:
                 raise TypeError(f"raw task {self.name} takes exactly one bytes or str argument")
@@ -78,12 +73,7 @@ def gearman_task(func=None, *, name: str | None = None, queue: str | None = None
 
     def decorate(function) -> Task:
         task = Task(function, name=name, queue=queue, raw=raw)
-        existing = _tasks.get(task.name)
-        if existing is not None and _where(existing.func) != task.location:
-            raise ImproperlyConfigured(
-                f"two Gearman tasks are named {task.name!r}: {existing.location} and {task.location}"
-            )
-        _tasks[task.name] = task
+        registry.register(task)
         return task
 
     if func is None:
@@ -97,11 +87,6 @@ def default_name(func) -> str:
     """The import path, minus the `gearman_workers` package: `app.worker.function`."""
     module = ".".join(part for part in func.__module__.split(".") if part != WORKERS_PACKAGE)
     return f"{module}.{func.__qualname__}"
-
-
-def get_task(name: str) -> Task | None:
-    """A task defined in this process by its name (without the prefix)."""
-    return _tasks.get(name)
 
 
 def _where(func) -> str:

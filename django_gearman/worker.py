@@ -8,73 +8,22 @@ import resource
 import signal
 import socket
 import sys
-import uuid
-from typing import Any
 
 from django.db import close_old_connections
 
 from . import conf, signals
-from .exceptions import PayloadError, UnknownWorker
-from .protocol import Job, JobHandle, to_bytes
+from .execution import execute
+from .protocol import Job
 from .protocol import Worker as ProtocolWorker
-from .registry import WorkerModule
+from .registry import TaskLike
 from .serializers import PayloadCodec, encode_failure
-from .tasks import Task
+from .spec import WorkerSpec
 
 logger = logging.getLogger("django_gearman.worker")
 
 
-def execute(task: Task, payload: bytes, codec: PayloadCodec, job) -> bytes:
-    """Decode a request, run the task, encode its result. Raises what the task raised."""
-    return encode_reply(task, codec, job, call_task(task, payload, codec, job))
-
-
-def call_task(task: Task, payload: bytes, codec: PayloadCodec, job) -> Any:
-    """Decode a request and run the task; returns its return value."""
-    if task.raw:
-        return task.func(payload, job=job) if task.takes_job else task.func(payload)
-    args, kwargs = codec.decode_request(job.function, payload)
-    if task.takes_job:
-        if "job" in kwargs:
-            raise PayloadError(f"task {task.name} receives the running job as `job`; a caller cannot pass `job`")
-        kwargs["job"] = job
-    return task.func(*args, **kwargs)
-
-
-def encode_reply(task: Task, codec: PayloadCodec, job, result: Any) -> bytes:
-    return _raw_reply(task, result) if task.raw else codec.encode_result(job.function, result)
-
-
-class LocalJob:
-    """Stands in for a Gearman job when GEARMAN_ALWAYS_EAGER runs a task in-process."""
-
-    def __init__(self, request):
-        self.handle = f"eager:{uuid.uuid4().hex}".encode()
-        self.function = request.function
-        self.unique = request.unique
-        self.data = request.data
-        self.statuses, self.data_chunks, self.warnings = [], [], []
-
-    @property
-    def handle_object(self):
-        return JobHandle(self.handle.decode(), "eager")
-
-    def send_status(self, numerator: int, denominator: int) -> None:
-        self.statuses.append((int(numerator), int(denominator)))
-
-    def send_data(self, data: bytes | str) -> None:
-        self.data_chunks.append(to_bytes(data))
-
-    def send_warning(self, data: bytes | str) -> None:
-        self.warnings.append(to_bytes(data))
-
-
-def _raw_reply(task: Task, result: Any) -> bytes:
-    return to_bytes(result, f"the return value of raw task {task.name}")
-
-
-class Worker:
-    """Serves one worker module's tasks until asked to stop.
+class GearmanWorker:
+    """Serves the tasks of a `WorkerSpec` until asked to stop.
 
     The first SIGTERM/SIGINT stops taking jobs, finishes the job in hand,
     delivers its result, sends `worker_stopping` and returns; a second one
@@ -85,8 +34,7 @@ class Worker:
 
     def __init__(
         self,
-        worker_module: WorkerModule,
-        queue: str | None = None,
+        spec: WorkerSpec,
         *,
         servers=None,
         max_jobs: int | None = None,
@@ -94,16 +42,12 @@ class Worker:
         prefetch: int = 1,
     ):
         settings = conf.get()
-        self.module = worker_module
-        self.queue = queue
-        self.tasks = worker_module.tasks_for(queue)  # an unknown queue raises UnknownWorker listing the queues
-        if not self.tasks:
-            raise UnknownWorker(f"worker {worker_module.app_label}.{worker_module.name} has no tasks")
-        self.codec = PayloadCodec(settings.serializer, settings.signing_key)
+        self.spec = spec
+        self.payload_codec = PayloadCodec(settings.serializer, settings.signing_key)
         self.max_jobs = max_jobs
         self.max_memory_mb = max_memory_mb
         self.jobs_done = 0
-        self.client_id = f"{socket.gethostname()}:{os.getpid()}:{worker_module.app_label}.{worker_module.name}"
+        self.client_id = f"{socket.gethostname()}:{os.getpid()}:{spec.label}"
         self.servers = tuple(servers or settings.worker_servers)
         self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch)
         for task in self.tasks:
@@ -111,15 +55,22 @@ class Worker:
         self._signals_received = 0
 
     def __repr__(self) -> str:
-        return f"<Worker {self.module.app_label}.{self.module.name}>"
+        return f"<GearmanWorker {self.spec.label}>"
 
-    def _callback(self, task: Task):
+    @property
+    def tasks(self) -> tuple[TaskLike, ...]:
+        return self.spec.tasks
+
+    @property
+    def queue(self) -> str | None:
+        return self.spec.queue
+
+    def _callback(self, task: TaskLike):
         def run(job: Job) -> bytes | None:
             close_old_connections()
             _send_hook("task_started", sender=task, job=job)
             try:
-                result = call_task(task, job.data, self.codec, job)
-                reply = encode_reply(task, self.codec, job, result)
+                result, reply = execute(task, job, self.payload_codec)
             except Exception as exc:
                 logger.exception("task %s (job %s) failed", task.name, job.handle.decode("latin-1"))
                 job.send_fail(encode_failure(exc))

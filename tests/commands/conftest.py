@@ -10,7 +10,7 @@ from support.gearmand import wait_status
 from support.workers import release
 
 from django_gearman import GearmanClient
-from django_gearman.registry import find_worker
+from django_gearman.discovery import find_worker_module
 
 
 @dataclass
@@ -21,7 +21,7 @@ class BusyServer:
     @property
     def worker_functions(self) -> list[str]:
         """What a `shop.worker` worker registers, as gearmand names it."""
-        return sorted(PREFIX + task.name for task in find_worker("shop", "worker").tasks)
+        return sorted(PREFIX + task.name for task in find_worker_module("shop", "worker").tasks)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from support.apps import APPS_DIR
 from support.gearmand import point_settings_at
 from support.processes import WorkerProcess, manage_py_env
 
-from django_gearman import tasks
+from django_gearman import registry
 from django_gearman.testing import GearmandFactory
 
 
@@ -46,11 +46,11 @@ def shop_worker(module_shop_worker, module_gearmand, settings):
 def isolated_tasks():
     """Forget the tasks a test defined and the test-app modules it imported, so that
     throwaway apps stay out of other tests (and can be imported afresh by the next)."""
-    known_tasks = dict(tasks._tasks)
+    known_tasks = dict(registry._tasks)
     known_modules = set(sys.modules)
     yield
-    tasks._tasks.clear()
-    tasks._tasks.update(known_tasks)
+    registry._tasks.clear()
+    registry._tasks.update(known_tasks)
     for name in set(sys.modules) - known_modules:
         if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(APPS_DIR)):
             del sys.modules[name]

@@ -30,7 +30,7 @@ def start_probe_worker(start_worker, server):
 
 def test_submit_job_has_exactly_the_specs_signature():
     assert str(inspect.signature(GearmanClient.submit_job)) == (
-        "(self, task: 'str | Task', data: 'bytes | str | None' = None, *, args: 'Iterable | None' = None, "
+        "(self, task: 'str | TaskLike', data: 'bytes | str | None' = None, *, args: 'Iterable | None' = None, "
         "kwargs: 'Mapping | None' = None, unique: 'str | bytes | None' = None, priority: 'str | None' = None, "
         "background: 'bool' = False, wait_until_complete: 'bool' = True, max_retries: 'int' = 0, "
         "poll_timeout: 'float | None' = None, **task_kwargs) -> 'Any'"
@@ -326,6 +326,7 @@ def test_eager_failures_look_like_a_workers(eager):
         fail.submit("eager boom")
     assert (failed.value.exception_type, failed.value.message) == ("ValueError", "eager boom")
     assert "raise ValueError(message)" in failed.value.traceback
+    assert isinstance(failed.value.__cause__, ValueError)  # the task's own exception, for a local traceback
     with pytest.raises(GearmanJobFailed, match="no task named 'nope' is defined in this process"):
         GearmanClient().submit_job("nope")
 
@@ -344,6 +345,15 @@ def test_eager_background_jobs_run_at_once_and_return_a_handle(eager, tmp_path):
     assert isinstance(handle, JobHandle) and handle.server == "eager"
     assert json.loads(path.read_text()) == {"args": [1], "kwargs": {}}
     assert GearmanClient().get_job_status(handle).known is False
+
+
+def test_the_client_picks_where_jobs_run_each_time_the_settings_change(settings):
+    client = GearmanClient()
+    assert not client.transport.in_process
+    settings.GEARMAN_ALWAYS_EAGER = True
+    assert client.transport.in_process
+    settings.GEARMAN_ALWAYS_EAGER = False
+    assert not client.transport.in_process
 
 
 def test_eager_honours_prefix_and_signing(eager):

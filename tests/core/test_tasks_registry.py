@@ -7,8 +7,9 @@ from django.core.exceptions import ImproperlyConfigured
 from shop.gearman_workers import mail, worker
 
 from django_gearman import Task, gearman_task
+from django_gearman.discovery import discover, find_worker_module
 from django_gearman.exceptions import UnknownWorker
-from django_gearman.registry import discover, find_worker
+from django_gearman.spec import WorkerSpec
 
 
 def test_bare_and_called_decorators_make_the_same_kind_of_task():
@@ -70,22 +71,22 @@ def test_discovery_finds_one_worker_per_module_with_its_own_tasks():
 
 
 def test_a_queue_selects_its_tasks():
-    mail_worker = find_worker("shop", "mail")
-    assert mail_worker.tasks_for("mail") == (mail.send_email,)
-    assert mail_worker.tasks_for() == mail_worker.tasks
+    mail_module = find_worker_module("shop", "mail")
+    assert mail_module.spec("mail") == WorkerSpec("shop.mail", (mail.send_email,), "mail")
+    assert mail_module.spec() == WorkerSpec("shop.mail", mail_module.tasks)
     with pytest.raises(UnknownWorker, match=r"shop\.mail has no tasks in queue 'nope'; its queues: mail, reports"):
-        mail_worker.tasks_for("nope")
+        mail_module.spec("nope")
 
 
 @pytest.mark.parametrize(("app", "name", "message"), [
-    ("nope", "worker", "no installed app 'nope'; apps with workers: shop"),
-    ("auth", "worker", "app 'auth' has no gearman_workers package; apps with workers: shop"),
-    ("shop", "nope", "app 'shop' has no worker 'nope'; its workers: {shop_workers}"),
+    ("nope", "worker", "no installed app 'nope'; apps with worker modules: shop"),
+    ("auth", "worker", "app 'auth' has no gearman_workers package; apps with worker modules: shop"),
+    ("shop", "nope", "app 'shop' has no worker module 'nope'; its worker modules: {shop_workers}"),
 ])
 def test_unknown_apps_and_workers_list_what_exists(app, name, message):
     shop_workers = ", ".join(sorted(found.name for found in discover() if found.app_label == "shop"))
     with pytest.raises(UnknownWorker) as unknown:
-        find_worker(app, name)
+        find_worker_module(app, name)
     assert str(unknown.value) == message.format(shop_workers=shop_workers)
 
 
@@ -113,7 +114,7 @@ def test_gearman_workers_must_be_a_package(settings, isolated_tasks):
 
 def test_a_worker_module_may_import_tasks_from_another_without_serving_them(settings, isolated_tasks):
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "gearman_probe"]
-    probe = find_worker("gearman_probe", "probe")
+    probe = find_worker_module("gearman_probe", "probe")
     assert {task.name for task in probe.tasks} == {
         "gearman_probe.probe.record", "gearman_probe.probe.raise_probe_error",
         "gearman_probe.probe.nothing", "gearman_probe.probe.log_level", "gearman_probe.probe.send_data",

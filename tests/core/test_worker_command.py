@@ -10,7 +10,7 @@ from support.gearmand import registered_functions
 from support.processes import MANAGE_PY, manage_py_env
 
 from django_gearman import GearmanClient, GearmanJobFailed
-from django_gearman.registry import find_worker
+from django_gearman.discovery import find_worker_module
 
 
 def run_worker_command(*args, env=None) -> subprocess.CompletedProcess:
@@ -23,7 +23,7 @@ def run_worker_command(*args, env=None) -> subprocess.CompletedProcess:
 
 def test_serves_every_task_of_its_module(gearman_settings, start_worker):
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
-    assert registered_functions(gearman_settings) == {task.name for task in find_worker("shop", "worker").tasks}
+    assert registered_functions(gearman_settings) == {task.name for task in find_worker_module("shop", "worker").tasks}
 
 
 @pytest.mark.parametrize(("queue", "expected"), [
@@ -47,13 +47,14 @@ def test_a_task_that_raises_is_reported_and_the_worker_goes_on(gearman_settings,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["-a", "nope", "-n", "worker"], "no installed app 'nope'; apps with workers: gearman_probe, shop"),
+    (["-a", "nope", "-n", "worker"], "no installed app 'nope'; apps with worker modules: gearman_probe, shop"),
     (["-a", "auth", "-n", "worker"],
-     "app 'auth' has no gearman_workers package; apps with workers: gearman_probe, shop"),
-    (["-a", "gearman_probe", "-n", "nope"], "app 'gearman_probe' has no worker 'nope'; its workers: empty, probe"),
+     "app 'auth' has no gearman_workers package; apps with worker modules: gearman_probe, shop"),
+    (["-a", "gearman_probe", "-n", "nope"],
+     "app 'gearman_probe' has no worker module 'nope'; its worker modules: empty, probe"),
     (["-a", "shop", "-n", "mail", "-q", "nope"],
-     "worker shop.mail has no tasks in queue 'nope'; its queues: mail, reports"),
-    (["-a", "gearman_probe", "-n", "empty"], "worker gearman_probe.empty has no tasks"),
+     "worker module shop.mail has no tasks in queue 'nope'; its queues: mail, reports"),
+    (["-a", "gearman_probe", "-n", "empty"], "worker module gearman_probe.empty has no tasks"),
 ])
 def test_unknown_app_worker_or_queue_exits_2_listing_what_exists(args, message):
     finished = run_worker_command(*args, env=PROBE_ENV)
@@ -84,5 +85,5 @@ def test_verbosity_sets_the_django_gearman_logger_level(gearman_settings, start_
     worker = start_worker("-a", "gearman_probe", "-n", "probe", "-v", verbosity, servers=[gearman_settings],
                           env=PROBE_ENV)
     assert GearmanClient().submit_job("gearman_probe.probe.log_level") == level
-    serving_logged = "<Worker gearman_probe.probe> serving" in worker.output
+    serving_logged = "<GearmanWorker gearman_probe.probe> serving" in worker.output
     assert serving_logged is (level != "WARNING")

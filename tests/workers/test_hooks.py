@@ -17,8 +17,8 @@ def test_hooks_run_in_order_with_their_arguments(gearmand, start_worker, hooks):
     assert worker.wait() == 0
 
     started, add_started, add_finished, fail_started, fail_failed, stopping = hooks.entries(worker.pid)
-    assert started == {"pid": worker.pid, "signal": "worker_started", "sender": "<Worker shop.worker>"}
-    assert stopping == {"pid": worker.pid, "signal": "worker_stopping", "sender": "<Worker shop.worker>"}
+    assert started == {"pid": worker.pid, "signal": "worker_started", "sender": "<GearmanWorker shop.worker>"}
+    assert stopping == {"pid": worker.pid, "signal": "worker_stopping", "sender": "<GearmanWorker shop.worker>"}
     assert add_started["signal"] == "task_started"
     assert add_started["sender"] == add_finished["sender"] == "<Task shop.worker.add>"
     assert add_started["job"] == add_finished["job"]

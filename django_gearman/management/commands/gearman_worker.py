@@ -2,10 +2,10 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_gearman.discovery import find_worker_module
 from django_gearman.exceptions import UnknownWorker
 from django_gearman.management.arguments import positive_int
-from django_gearman.registry import find_worker
-from django_gearman.worker import Worker
+from django_gearman.worker import GearmanWorker
 
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
@@ -32,15 +32,14 @@ class Command(BaseCommand):
                **options):
         configure_logging(verbosity)
         try:
-            module = worker_module(app, name, django_tasks, backend, queue)
-            worker = Worker(module, queue, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch)
+            spec = worker_spec(app, name, django_tasks, backend, queue)
         except UnknownWorker as exc:  # not LookupError: a KeyError raised by a worker module must show its traceback
             raise CommandError(exc.args[0], returncode=2) from None
-        worker.run()
+        GearmanWorker(spec, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch).run()
 
 
-def worker_module(app, name, django_tasks: bool, backend, queue):
-    """What to serve: -a APP -n WORKER, or --django-tasks [--backend ALIAS]."""
+def worker_spec(app, name, django_tasks: bool, backend, queue):
+    """What to serve: -a APP -n WORKER [-q QUEUE], or --django-tasks [--backend ALIAS] [-q QUEUE]."""
     if django_tasks:
         if app or name:
             raise CommandError("--django-tasks serves a TASKS backend's queues; leave out -a/-n", returncode=2)
@@ -53,7 +52,7 @@ def worker_module(app, name, django_tasks: bool, backend, queue):
                            returncode=2)
     if backend:
         raise CommandError("--backend goes with --django-tasks", returncode=2)
-    return find_worker(app, name)
+    return find_worker_module(app, name).spec(queue)
 
 
 def configure_logging(verbosity: int) -> None:
