@@ -5,6 +5,8 @@ imports the Django layer) and are re-exported here, so this is the one module
 to import errors from. It imports nothing else of the package.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .protocol.errors import (
     GearmanError,
     GearmanJobFailed,
@@ -20,6 +22,7 @@ __all__ = [
     "GearmanTimeout",
     "PayloadError",
     "ProtocolError",
+    "TasksFrameworkMissing",
     "UnknownWorker",
 ]
 
@@ -34,3 +37,8 @@ class UnknownWorker(GearmanError, LookupError):
     The message lists what exists. (A LookupError too, but callers catch this
     class: a KeyError raised inside a worker module is not an unknown worker.)
     """
+
+
+class TasksFrameworkMissing(GearmanError, ImproperlyConfigured):
+    """Django's tasks framework is not installed: built into Django 6, on Django 5.2
+    it is the django-tasks backport."""

@@ -1,9 +1,13 @@
 """`@task` functions enqueued through GearmanBackend and run by a real
 `manage.py gearman_worker --django-tasks` against a real gearmand."""
 
+import subprocess
+import sys
+
 import pytest
 from shop.tasks import fail, note, note_async, note_context
 from support.gearmand import function_status
+from support.processes import manage_py_env
 from support.tasks_backend import functions_of
 
 from django_gearman import GearmanClient, GearmanJobFailed, JobHandle
@@ -108,3 +112,27 @@ def test_options_that_do_not_fit_exit_2_naming_the_problem(start_worker, options
     worker = start_worker(*options, servers=["127.0.0.1:1"], wait=False)
     assert worker.wait() == 2
     assert worker.output.strip() == f"CommandError: {message}"
+
+
+#: gearman_worker --django-tasks where neither Django 6's django.tasks nor the backport can be imported.
+WITHOUT_TASKS_FRAMEWORK = """
+import os
+import sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "testproject.settings"
+sys.modules["django.tasks"] = sys.modules["django_tasks"] = None  # what a missing module looks like to imports
+from testproject import settings
+if "django_tasks" in settings.INSTALLED_APPS:
+    settings.INSTALLED_APPS.remove("django_tasks")
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", "gearman_worker", "--django-tasks"])
+"""
+
+
+def test_without_the_tasks_framework_the_worker_says_what_to_install_in_one_line():
+    finished = subprocess.run([sys.executable, "-c", WITHOUT_TASKS_FRAMEWORK], env=manage_py_env(["127.0.0.1:1"]),
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 1
+    assert finished.stderr.splitlines() == [
+        "CommandError: django_gearman.backends needs Django's tasks framework: Django 6, or on Django 5.2 the "
+        "backport (pip install django-tasks, and add 'django_tasks' to INSTALLED_APPS)"
+    ]

@@ -3,7 +3,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 
 from django_gearman.discovery import find_worker_module
-from django_gearman.exceptions import UnknownWorker
+from django_gearman.exceptions import TasksFrameworkMissing, UnknownWorker
 from django_gearman.management.arguments import positive_int
 from django_gearman.worker import GearmanWorker
 
@@ -35,6 +35,8 @@ class Command(BaseCommand):
             spec = worker_spec(app, name, django_tasks, backend, queue)
         except UnknownWorker as exc:  # not LookupError: a KeyError raised by a worker module must show its traceback
             raise CommandError(exc.args[0], returncode=2) from None
+        except TasksFrameworkMissing as exc:
+            raise CommandError(exc.args[0]) from None
         GearmanWorker(spec, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch).run()
 
 
@@ -43,9 +45,9 @@ def worker_spec(app, name, django_tasks: bool, backend, queue):
     if django_tasks:
         if app or name:
             raise CommandError("--django-tasks serves a TASKS backend's queues; leave out -a/-n", returncode=2)
-        from django_gearman.backends import queue_worker
+        from django_gearman.backend_worker import queues_spec  # needs Django's tasks framework
 
-        return queue_worker(backend, queue)
+        return queues_spec(backend, queue)
     missing = [option for option, value in (("-a/--app", app), ("-n/--name", name)) if not value]
     if missing:
         raise CommandError(f"the following arguments are required: {', '.join(missing)} (or --django-tasks)",
