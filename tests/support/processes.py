@@ -35,15 +35,15 @@ def manage_py_env(servers, env=None) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A `manage.py gearman_worker` subprocess, stopped by pid."""
+    """A `manage.py gearman_worker` subprocess (testproject's, or `manage_py`'s project), stopped by pid."""
 
-    def __init__(self, args, env, servers, log_path: Path):
+    def __init__(self, args, env, servers, log_path: Path, manage_py: Path = MANAGE_PY):
         self.args = args
         self.servers = servers
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(MANAGE_PY), "gearman_worker", *args],
+            [sys.executable, str(manage_py), "gearman_worker", *args],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
