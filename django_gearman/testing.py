@@ -1,23 +1,31 @@
-"""Real gearmand servers for tests, demos and benchmarks (no pytest needed here).
+"""Real servers for tests, demos and benchmarks (no pytest needed here).
 
 `GearmandServer` runs one gearmand on a free 127.0.0.1 port and stops it by
-pid; `GearmandFactory` runs several. The pytest fixtures built on them live in
+pid; `GearmandFactory` runs several. `PostgresCluster` runs a private
+PostgreSQL server the same way. The pytest fixtures built on them live in
 `django_gearman.pytest_plugin`.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 
 INSTALL_HINT = "sudo apt-get install -y gearman-job-server gearman-tools"
 SBIN_DIRECTORIES = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin")
+POSTGRES_INSTALL_HINT = "sudo apt-get install -y postgresql"
+#: Debian and Ubuntu keep the server programs here, one directory per major version, not on PATH.
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
 
 def find_gearmand() -> str:
@@ -177,3 +185,193 @@ class GearmandFactory:
     def stop_all(self) -> None:
         for server in self.servers:
             server.stop()
+
+
+def find_postgres_bin() -> Path:
+    """The directory of PostgreSQL's initdb and postgres: the one on PATH, else Debian's
+    newest /usr/lib/postgresql/N/bin; raises with the install command if there is none."""
+    on_path = shutil.which("initdb")
+    debian = sorted(map(Path, glob.glob(POSTGRES_BIN_GLOB)), key=_major_version, reverse=True)
+    for directory in ([Path(on_path).resolve().parent] if on_path else []) + debian:
+        if all(os.access(directory / program, os.X_OK) for program in ("initdb", "postgres")):
+            return directory
+    raise RuntimeError(
+        f"PostgreSQL is not installed (looked for initdb and postgres on PATH and in {POSTGRES_BIN_GLOB}); "
+        f"install it with: {POSTGRES_INSTALL_HINT}"
+    )
+
+
+def _major_version(bin_dir: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in bin_dir.parent.name.split(".") if part.isdigit())
+
+
+#: Durability traded for speed: a test cluster is thrown away, never recovered.
+FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_buffers": "16MB",
+}
+
+
+class PostgresCluster:
+    """A private PostgreSQL server: `initdb` in a temporary directory, `postgres` on a free
+    127.0.0.1 port and on a unix socket in that directory, stopped by pid.
+
+    initdb and postgres refuse to run as root: as root, both run as the unprivileged
+    account `run_as` (by default "postgres", which Debian's package creates); otherwise
+    as ourselves. Made for tests: no fsync, no password (trust authentication, reachable
+    from this machine only), one superuser role, "postgres". `settings` adds or
+    overrides server settings (`{"max_connections": "200"}`). `with PostgresCluster() as
+    cluster:` starts it and at the end stops it and removes its files.
+    """
+
+    host = "127.0.0.1"
+    #: The superuser role (not an operating-system account).
+    user = "postgres"
+
+    def __init__(self, *, port: int | None = None, run_as: str = "postgres",
+                 settings: Mapping[str, str] | None = None):
+        self.bin_dir = find_postgres_bin()
+        self.port = port
+        self.settings = {**FAST_SETTINGS, **(settings or {})}
+        self._account = _unprivileged_account(run_as)
+        self.directory = Path(tempfile.mkdtemp(prefix="pgcluster-"))
+        # Kept across restarts (the data and the log); removed once this object is gone.
+        self._remove_files = weakref.finalize(self, shutil.rmtree, self.directory, True)
+        if self._account:
+            os.chown(self.directory, self._account.pw_uid, self._account.pw_gid)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.directory
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "postgres.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def __repr__(self) -> str:
+        return f"<PostgresCluster {self.host}:{self.port} pid={self.pid}>"
+
+    def __enter__(self) -> PostgresCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+        self._remove_files()
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        """A libpq connection string (gearmand's `--libpq-conninfo`, psql's argument). It goes
+        through the unix socket, so processes in other network namespaces reach the server too."""
+        return f"host={self.socket_dir} port={self.port} user={self.user} dbname={dbname}"
+
+    def database_settings(self, name: str) -> dict[str, str]:
+        """An entry of Django's DATABASES for database `name` on this server, over TCP."""
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name, "USER": self.user,
+                "HOST": self.host, "PORT": str(self.port)}
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database; returns its name."""
+        self._run("createdb", "--host", str(self.socket_dir), "--port", str(self.port), "--username", self.user, name,
+                  as_account=False)
+        return name
+
+    def start(self, timeout: float = 30.0) -> PostgresCluster:
+        """initdb on first use, then start the server; returns once it accepts connections."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        if not (self.data_dir / "PG_VERSION").is_file():
+            self._run("initdb", "--pgdata", str(self.data_dir), "--username", self.user, "--auth", "trust",
+                      "--encoding", "UTF8", "--locale", "C", "--no-sync", "--no-instructions")
+        choose_port = self.port is None  # then kept: a restart comes back on the same port
+        for _attempt in range(5):
+            if choose_port:
+                self.port = free_port()
+            complaint = self._launch(timeout)
+            if complaint is None:
+                return self
+            # Another process may have taken the free port before postgres bound it.
+            if not choose_port or "Address already in use" not in complaint:
+                break
+        raise RuntimeError(f"postgres exited on port {self.port}: {complaint}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown of the server we started (and only it): SIGINT to its pid, which is
+        what `pg_ctl stop -m fast` sends; SIGKILL if it has not exited after `timeout`."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _launch(self, timeout: float) -> str | None:
+        """Start postgres and wait until it is ready: None, or what it logged before it exited."""
+        settings = {"listen_addresses": self.host, "port": str(self.port),
+                    "unix_socket_directories": str(self.socket_dir), **self.settings}
+        command = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)]
+        command += [f"--{name}={value}" for name, value in settings.items()]
+        logged_before = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.directory, **self._account_options())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                with open(self.log_file, "rb") as log:
+                    log.seek(logged_before)
+                    return log.read().decode(errors="replace")
+            if self._ready():
+                return None
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"postgres did not become ready on port {self.port} within {timeout} s; see {self.log_file}")
+
+    def _ready(self) -> bool:
+        # postmaster.pid: pid, data directory, start time, port, socket directory,
+        # listen address, shared memory key, and a status that reads "ready" once
+        # connections are accepted (what `pg_ctl start -w` waits for).
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[0] == str(self.pid) and lines[7].strip() == "ready"
+
+    def _run(self, program: str, *args: str, as_account: bool = True) -> None:
+        options = self._account_options() if as_account else {}
+        result = subprocess.run([str(self.bin_dir / program), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, cwd=self.directory, timeout=120, **options)
+        if result.returncode != 0:
+            raise RuntimeError(f"{program} exited with {result.returncode}: {result.stderr or result.stdout}")
+
+    def _account_options(self) -> dict:
+        if self._account is None:
+            return {}
+        return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": []}
+
+
+def _unprivileged_account(name: str) -> pwd.struct_passwd | None:
+    """The account to run PostgreSQL as when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(
+            f"PostgreSQL refuses to run as root, and there is no account {name!r} to run it as: "
+            f"install Debian's postgresql package (it creates 'postgres'): {POSTGRES_INSTALL_HINT}, "
+            f"or pass run_as= an unprivileged account"
+        ) from None

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from support.processes import process_exists
 
 from django_gearman import testing
 from django_gearman.protocol import AdminClient, Client
 from django_gearman.testing import GearmandFactory, GearmandServer
 
 pytest_plugins = ["pytester"]
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_gearmand_fixture_serves_on_loopback(gearmand):

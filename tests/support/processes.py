@@ -24,6 +24,13 @@ from .waiting import wait_for
 MANAGE_PY = Path(__file__).resolve().parent.parent.parent / "testproject" / "manage.py"
 
 
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid is alive (or a zombie nobody has waited for yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def manage_py_env(servers, env=None) -> dict[str, str]:

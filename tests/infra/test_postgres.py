@@ -1,0 +1,87 @@
+"""PostgresCluster and the postgres_cluster fixture: a private PostgreSQL server, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+import psycopg
+import pytest
+from support.processes import process_exists
+
+from django_gearman import testing
+from django_gearman.testing import PostgresCluster
+
+pytest_plugins = ["pytester"]
+
+
+def query(conninfo: str, sql: str):
+    with psycopg.connect(conninfo, connect_timeout=5) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+def test_the_fixture_serves_on_loopback_and_on_a_socket_in_its_own_directory(postgres_cluster):
+    over_tcp = f"host=127.0.0.1 port={postgres_cluster.port} user=postgres dbname=postgres"
+    assert query(over_tcp, "SHOW listen_addresses") == "127.0.0.1"
+    assert query(postgres_cluster.conninfo(), "SHOW unix_socket_directories") == str(postgres_cluster.socket_dir)
+    assert query(postgres_cluster.conninfo(), "SHOW fsync") == "off"
+    assert postgres_cluster.socket_dir.is_relative_to(postgres_cluster.directory)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user than root, the server runs as that user")
+def test_as_root_the_server_runs_as_the_unprivileged_postgres_account(postgres_cluster):
+    account = pwd.getpwnam("postgres")
+    assert os.stat(f"/proc/{postgres_cluster.pid}").st_uid == account.pw_uid
+    assert os.stat(postgres_cluster.data_dir).st_uid == account.pw_uid
+
+
+def test_create_database_gives_an_empty_database(postgres_cluster):
+    name = postgres_cluster.create_database("created_by_test")
+    assert query(postgres_cluster.conninfo(name), "SELECT current_database()") == "created_by_test"
+    assert query(postgres_cluster.conninfo(name), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+
+
+def test_stop_and_start_keep_the_port_and_the_data_and_the_block_removes_everything():
+    with PostgresCluster() as cluster:
+        cluster.create_database("kept")
+        port, pid = cluster.port, cluster.pid
+        cluster.stop()
+        assert cluster.pid is None and not process_exists(pid)
+        cluster.stop()  # idempotent
+        cluster.start()
+        assert (cluster.port, query(cluster.conninfo("kept"), "SELECT current_database()")) == (port, "kept")
+        pid = cluster.pid
+    assert not process_exists(pid)
+    assert not cluster.directory.exists()
+
+
+def test_a_port_in_use_is_reported_with_postgres_complaint(postgres_cluster):
+    taken = PostgresCluster(port=postgres_cluster.port)
+    with pytest.raises(RuntimeError, match="could not (bind|create any TCP/IP sockets)"):
+        taken.start()
+    assert taken.pid is None
+
+
+@pytest.fixture
+def no_postgres(monkeypatch):
+    monkeypatch.setattr(testing.shutil, "which", lambda name: None)
+    monkeypatch.setattr(testing, "POSTGRES_BIN_GLOB", "/nonexistent/*/bin")
+
+
+def test_missing_postgres_names_the_install_command(no_postgres):
+    with pytest.raises(RuntimeError, match="install it with: sudo apt-get install -y postgresql"):
+        PostgresCluster()
+
+
+def test_the_fixture_fails_with_the_install_command_not_a_traceback(no_postgres, pytester):
+    pytester.makepyfile("def test_uses_it(postgres_cluster):\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:django", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*PostgreSQL is not installed*sudo apt-get install -y postgresql*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root needs an account to run the server as")
+def test_as_root_without_the_account_the_error_says_what_to_do():
+    with pytest.raises(RuntimeError, match="refuses to run as root, and there is no account 'no-such-account'"):
+        PostgresCluster(run_as="no-such-account")
