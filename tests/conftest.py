@@ -10,11 +10,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import databases
 from support.gearmand import point_settings_at, registered_functions, reserved_port
 from support.processes import BACKGROUND_GRACE, BackgroundCall, WorkerProcess, manage_py_env
 from support.waiting import wait_for
 
 from django_gearman import GearmanClient
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request, tmp_path_factory):
+    """pytest-django's hook before it creates the test databases: SQLite's becomes a file that
+    `manage.py` subprocesses can open, and the "postgres" alias is pointed at the session's
+    private cluster if a collected test uses it (see support/databases.py)."""
+    databases.share_sqlite_test_database(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+    if databases.uses_alias(request.session.items, databases.POSTGRES_ALIAS):
+        databases.point_postgres_alias_at(request.getfixturevalue("postgres_cluster"))
+
+
+@pytest.fixture(params=[databases.SQLITE, databases.POSTGRESQL])
+def db_backend(request, settings) -> databases.Database:
+    """Runs the test on SQLite and on PostgreSQL: the ORM here and in the `manage.py` processes
+    started with `env=db_backend.env` use one database (see support/databases.py)."""
+    if request.param == "postgresql":
+        settings.DATABASE_ROUTERS = ["support.databases.EverythingToPostgres"]
+        return databases.postgres_database(request.getfixturevalue("postgres_cluster"))
+    return databases.sqlite_database()
 
 
 @pytest.fixture

@@ -27,8 +27,25 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("TESTPROJECT_DB", str(BASE_DIR / "db.sqlite3")),
-    }
+        # Workers and the tests write to one file: wait for the lock instead of failing with
+        # "database is locked", and take it when a transaction begins, not halfway through.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    },
+    # The tests' private PostgreSQL server (django_gearman.testing.PostgresCluster): tests/conftest.py
+    # fills in its address when a collected test uses it; nothing connects here otherwise.
+    "postgres": {"ENGINE": "django.db.backends.postgresql", "NAME": "gearman"},
 }
+if os.environ.get("TESTPROJECT_POSTGRES"):
+    # A libpq connection string, "host=... port=... user=... dbname=...", as PostgresCluster.conninfo()
+    # writes it: the tests run manage.py on their PostgreSQL database this way.
+    _conninfo = dict(pair.split("=", 1) for pair in os.environ["TESTPROJECT_POSTGRES"].split())
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _conninfo["dbname"],
+        "USER": _conninfo.get("user", ""),
+        "HOST": _conninfo.get("host", ""),
+        "PORT": _conninfo.get("port", ""),
+    }
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -32,10 +32,10 @@ def run_failing(command: str, *args) -> tuple[str, CommandError]:
     return out.getvalue(), raised.value
 
 
-def run_manage_py(*args, servers) -> subprocess.CompletedProcess:
+def run_manage_py(*args, servers, env=None) -> subprocess.CompletedProcess:
     """A real `manage.py` process, for exit statuses and stderr as a shell sees them."""
     return subprocess.run(
-        [sys.executable, str(MANAGE_PY), *args], env=manage_py_env(servers),
+        [sys.executable, str(MANAGE_PY), *args], env=manage_py_env(servers, env),
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
 
