@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 INSTALL_HINT = "sudo apt-get install -y gearman-job-server gearman-tools"
@@ -50,13 +50,22 @@ def free_port() -> int:
 
 
 class GearmandServer:
-    """One gearmand process on 127.0.0.1. `str(server)` is its "host:port"."""
+    """One gearmand process on 127.0.0.1. `str(server)` is its "host:port".
+
+    To run it elsewhere, e.g. inside a network namespace: `command_prefix` runs gearmand
+    through a command (`("ip", "netns", "exec", NAME)`) and `listen` is the address it
+    binds there ("0.0.0.0": all of that namespace's addresses). `host:port` must still
+    reach it from this process (tests/support/netns.py relays that port into the namespace).
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None):
+    def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None,
+                 listen: str = "127.0.0.1", command_prefix: Sequence[str] = ()):
         self.options = tuple(options)
         self.port = port or free_port()
+        self.listen = listen
+        self.command_prefix = tuple(command_prefix)
         if log_dir is None:
             log_dir = tempfile.mkdtemp(prefix="gearmand-")
             # Kept across restarts; removed once this object is gone.
@@ -88,8 +97,9 @@ class GearmandServer:
 
     def start(self, timeout: float = 10.0) -> GearmandServer:
         command = [
+            *self.command_prefix,
             find_gearmand(),
-            "--listen=127.0.0.1",
+            f"--listen={self.listen}",
             f"--port={self.port}",
             f"--log-file={self.log_file}",
             # Its own pid file: as root, gearmand would otherwise share /var/gearmand.pid with every other one.

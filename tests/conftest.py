@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from support import databases
 from support.gearmand import point_settings_at, registered_functions, reserved_port
+from support.netns import Network
 from support.processes import BACKGROUND_GRACE, BackgroundCall, WorkerProcess, manage_py_env
 from support.waiting import wait_for
 
@@ -36,6 +37,17 @@ def db_backend(request, settings) -> databases.Database:
         settings.DATABASE_ROUTERS = ["support.databases.EverythingToPostgres"]
         return databases.postgres_database(request.getfixturevalue("postgres_cluster"))
     return databases.sqlite_database()
+
+
+@pytest.fixture
+def network():
+    """A `Network` for this test's namespaces and links (support/netns.py), all removed afterwards."""
+    try:
+        network = Network()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with network:
+        yield network
 
 
 @pytest.fixture
@@ -66,13 +78,16 @@ def start_worker(tmp_path):
 
     `start_worker("-a", "shop", "-n", "worker", servers=[gearmand.address], env={...})`
     returns a `WorkerProcess` once it is registered with every server (pass
-    `wait=False` to skip that).
+    `wait=False` to skip that). In a network namespace (support/netns.py):
+    `prefix=namespace.exec_prefix`, `servers` as the worker reaches them, and
+    `registered_on` the same servers as this process reaches them.
     """
     started: list[WorkerProcess] = []
 
-    def start(*args, servers, env=None, wait=True) -> WorkerProcess:
+    def start(*args, servers, env=None, wait=True, prefix=(), registered_on=None) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess(args, manage_py_env(servers, env), [str(s) for s in servers], log_path)
+        watched = [str(server) for server in (registered_on or servers)]
+        worker = WorkerProcess(args, manage_py_env(servers, env), watched, log_path, command_prefix=prefix)
         started.append(worker)
         return worker.wait_registered() if wait else worker
 

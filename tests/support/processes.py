@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +42,20 @@ def manage_py_env(servers, env=None) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A `manage.py gearman_worker` subprocess (testproject's, or `manage_py`'s project), stopped by pid."""
+    """A `manage.py gearman_worker` subprocess (testproject's, or `manage_py`'s project), stopped by pid.
 
-    def __init__(self, args, env, servers, log_path: Path, manage_py: Path = MANAGE_PY):
+    `servers` are where this process sees it register; `command_prefix` runs it through
+    another command, such as `ip netns exec NAME` (which keeps the pid).
+    """
+
+    def __init__(self, args, env, servers, log_path: Path, manage_py: Path = MANAGE_PY,
+                 command_prefix: Sequence[str] = ()):
         self.args = args
         self.servers = servers
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(manage_py), "gearman_worker", *args],
+            [*command_prefix, sys.executable, str(manage_py), "gearman_worker", *args],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
