@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -85,3 +87,35 @@ def test_the_fixture_fails_with_the_install_command_not_a_traceback(no_postgres,
 def test_as_root_without_the_account_the_error_says_what_to_do():
     with pytest.raises(RuntimeError, match="refuses to run as root, and there is no account 'no-such-account'"):
         PostgresCluster(run_as="no-such-account")
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example(first_line: str) -> str:
+    """The Python block of README's "Testing your own project" that begins with `first_line`."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    (block,) = [block for block in blocks if block.startswith(first_line)]
+    return block
+
+
+def test_the_readme_recipe_puts_a_projects_test_database_on_the_cluster(pytester):
+    pytester.makepyfile(
+        conftest=readme_example("# conftest.py"),
+        recipe_settings='SECRET_KEY = "recipe"\n'
+                        'INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]\n'
+                        + readme_example("# the tests' settings"),
+        test_recipe="""
+            import pytest
+            from django.contrib.auth.models import Group
+            from django.db import connection
+
+            @pytest.mark.django_db
+            def test_the_database_is_on_the_cluster():
+                Group.objects.create(name="on-postgresql")
+                assert (connection.vendor, connection.settings_dict["NAME"]) == ("postgresql", "test_shop")
+                assert Group.objects.count() == 1
+        """,
+    )
+    result = pytester.runpytest_subprocess("--ds=recipe_settings", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
