@@ -8,6 +8,8 @@ from django.db import connections, router, transaction
 from support.commands import run_manage_py
 from support.databases import POSTGRESQL
 
+from django_gearman.models import StoredJob
+
 
 def manage_py_shell(code: str, db_backend) -> str:
     """Run `code` in a `manage.py shell` process on the test's database; what it printed."""
@@ -39,9 +41,17 @@ def test_both_processes_use_the_database_of_the_chosen_kind(db_backend):
     assert manage_py_shell(code, db_backend) == f"{vendor} {connections[db_backend.alias].settings_dict['NAME']}"
 
 
+def test_the_apps_own_tables_are_routed_and_shared_too(db_backend):
+    StoredJob.objects.create(job_id="job-1", function="shop.worker.add", payload=b"\x00raw")
+    assert router.db_for_write(StoredJob) == db_backend.alias
+    code = "from django_gearman.models import StoredJob; job = StoredJob.objects.get(); print(job, bytes(job.payload))"
+    assert manage_py_shell(code, db_backend) == r"shop.worker.add (job-1) b'\x00raw'"
+
+
 def test_tables_are_emptied_between_tests(db_backend):
-    """Each kind's run of the test before this one left a row: it is gone."""
+    """The tests above left rows in both tables, on both kinds: none is left."""
     assert not Group.objects.exists()
+    assert not StoredJob.objects.exists()
 
 
 @pytest.mark.parametrize("db_backend", [POSTGRESQL], indirect=True)
