@@ -9,9 +9,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.gearmand import total_jobs
 from support.processes import process_exists
 
 from django_gearman import testing
+from django_gearman.protocol import Client
 from django_gearman.testing import PostgresCluster
 
 pytest_plugins = ["pytester"]
@@ -119,3 +121,13 @@ def test_the_readme_recipe_puts_a_projects_test_database_on_the_cluster(pytester
     )
     result = pytester.runpytest_subprocess("--ds=recipe_settings", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_conninfo_is_what_a_gearmand_postgres_queue_takes(postgres_cluster, gearmand_factory):
+    conninfo = postgres_cluster.conninfo(postgres_cluster.create_database("gearmand_queue"))
+    # gearmand 1.1.20 calls this queue "postgres" ("-q libpq" is an unknown queue); its options are --libpq-*.
+    server = gearmand_factory("-q", "postgres", f"--libpq-conninfo={conninfo}")
+    Client([server.address]).submit_job("kept", b"payload", background=True, poll_timeout=10)
+    assert query(conninfo, "SELECT count(*) FROM queue") == 1
+    server.restart()
+    assert total_jobs(server, "kept") == 1  # reloaded from PostgreSQL
