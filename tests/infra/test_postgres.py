@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import socket
 from pathlib import Path
 
 import psycopg
@@ -52,18 +53,14 @@ def test_stop_and_start_keep_the_port_and_the_data_and_the_block_removes_everyth
         cluster.stop()
         assert cluster.pid is None and not process_exists(pid)
         cluster.stop()  # idempotent
+        with socket.create_server(("127.0.0.1", port)):  # someone takes its port meanwhile
+            with pytest.raises(RuntimeError, match=f"(?s)postgres exited on port {port}: .*Address already in use"):
+                cluster.start()
         cluster.start()
         assert (cluster.port, query(cluster.conninfo("kept"), "SELECT current_database()")) == (port, "kept")
         pid = cluster.pid
     assert not process_exists(pid)
     assert not cluster.directory.exists()
-
-
-def test_a_port_in_use_is_reported_with_postgres_complaint(postgres_cluster):
-    taken = PostgresCluster(port=postgres_cluster.port)
-    with pytest.raises(RuntimeError, match="could not (bind|create any TCP/IP sockets)"):
-        taken.start()
-    assert taken.pid is None
 
 
 @pytest.fixture
