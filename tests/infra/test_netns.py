@@ -50,6 +50,17 @@ def test_a_cut_link_swallows_packets_and_a_restored_one_carries_them_again(netwo
     workers.connect(target, timeout=5).close()
 
 
+def test_cutting_one_of_two_links_leaves_the_other_alone(network):
+    first, second, clients = network.namespace("first"), network.namespace("second"), network.namespace("clients")
+    links = [network.link(first, clients), network.link(second, clients)]
+    targets = [(link.first_address, link.first.start_gearmand().port) for link in links]
+
+    links[0].cut()
+    with pytest.raises(TimeoutError):
+        clients.connect(targets[0], timeout=1)
+    clients.connect(targets[1], timeout=5).close()
+
+
 def test_everything_is_removed_afterwards_even_a_process_left_running_inside():
     with Network() as network:
         namespace = network.namespace("leftover")
