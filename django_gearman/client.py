@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from . import conf
 from .exceptions import GearmanError
-from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress
+from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress, to_bytes
 from .registry import TaskLike
 from .serializers import PayloadCodec
 from .transports import GearmandTransport, InProcessTransport, Outcome
@@ -192,11 +192,11 @@ class GearmanClient:
             if kwargs is not None and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
             payload = self.payload_codec.encode_request(function, args or (), {**task_kwargs, **(kwargs or {})})
-        named_unique = b"" if isinstance(unique, bool) else unique or b""
-        request = JobRequest(function, payload, named_unique, priority, bool(background))
         if unique is True:  # the arguments are the id: identical submissions in flight run once
-            request.unique = hashlib.blake2b(request.data, digest_size=20).hexdigest().encode()
-        return request
+            unique = hashlib.blake2b(to_bytes(payload), digest_size=20).hexdigest()
+        elif unique is False:
+            unique = None
+        return JobRequest(function, payload, unique, priority, bool(background))  # no unique: a fresh id
 
 
 #: The keys a job dict of submit_multiple_jobs may have.

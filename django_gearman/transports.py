@@ -71,7 +71,7 @@ class InProcessTransport:
         if task is None:
             return GearmanJobFailed(name, f"no task named {name!r} is defined in this process (GEARMAN_ALWAYS_EAGER)")
         job = LocalJob(request)
-        handle = JobHandle(job.handle.decode(), job.server)
+        handle = JobHandle(job.handle.decode(), job.server, job.unique.decode("utf-8", "backslashreplace"))
         try:
             _, reply = execute(task, job, self.payload_codec)
         except Exception as exc:

@@ -72,7 +72,8 @@ class GearmanWorker:
             try:
                 result, reply = execute(task, job, self.payload_codec)
             except Exception as exc:
-                logger.exception("task %s (job %s) failed", task.name, job.handle.decode("latin-1"))
+                logger.exception("task %s (job %s, id %s) failed", task.name, job.handle.decode("latin-1"),
+                                 job.unique.decode("utf-8", "backslashreplace"))
                 job.send_fail(encode_failure(exc))
                 _send_hook("task_failed", sender=task, job=job, exception=exc)
                 reply = None

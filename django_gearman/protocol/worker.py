@@ -43,7 +43,8 @@ class Job:
         self._connection = link.connection
 
     def __repr__(self) -> str:
-        return f"<Job {self.handle.decode('latin-1')} {self.function.decode('utf-8', 'replace')}>"
+        job_id = f" id={self.unique.decode('utf-8', 'backslashreplace')}" if self.unique else ""
+        return f"<Job {self.handle.decode('latin-1')} {self.function.decode('utf-8', 'replace')}{job_id}>"
 
     @property
     def server(self) -> str:

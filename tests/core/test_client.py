@@ -117,6 +117,16 @@ def test_background_returns_a_job_handle_from_the_server_that_took_it(shop_worke
     assert JobHandle.from_string(str(handle)) == handle
 
 
+def test_every_job_gets_an_id_and_unique_true_keeps_deriving_it_from_the_arguments(gearman_settings):
+    client = GearmanClient()
+    first, second = (client.submit_job("nobody-serves-this", args=[1], background=True) for _ in range(2))
+    assert len(first.job_id) == len(second.job_id) == 32 and first.job_id != second.job_id
+    assert client.submit_job("nobody-serves-this", args=[1], unique="order-9", background=True).job_id == "order-9"
+    coalesced = [client.submit_job("nobody-serves-this", args=[2], unique=True, background=True) for _ in range(2)]
+    assert coalesced[0].job_id == coalesced[1].job_id and len(coalesced[0].job_id) == 40  # BLAKE2b-160 hex
+    assert total_jobs(gearman_settings, "nobody-serves-this") == 4
+
+
 def test_not_waiting_for_a_foreground_job_returns_its_handle(shop_worker):
     handle = GearmanClient().submit_job(add, args=[2, 3], wait_until_complete=False)
     assert isinstance(handle, JobHandle) and handle.server == shop_worker.servers[0]
@@ -343,6 +353,7 @@ def test_eager_background_jobs_run_at_once_and_return_a_handle(eager, tmp_path):
     path = tmp_path / "eager.json"
     handle = record.submit_background(str(path), 1)
     assert isinstance(handle, JobHandle) and handle.server == "eager"
+    assert len(handle.job_id) == 32  # an id, as a real job has
     assert json.loads(path.read_text()) == {"args": [1], "kwargs": {}}
     assert GearmanClient().get_job_status(handle).known is False
 

@@ -7,9 +7,10 @@ import random
 import resource
 import socket
 import threading
+import uuid
 
 import pytest
-from support.gearmand import function_status
+from support.gearmand import function_status, total_jobs
 from support.processes import ForkedChild
 from support.protocol import wait_registered
 from support.waiting import wait_for
@@ -73,10 +74,78 @@ def test_background_job_returns_its_handle_and_runs(client, gearmand, run_worker
 
 
 def test_job_handle_survives_a_string_round_trip():
-    handle = JobHandle("H:host:42", "127.0.0.1:4730")
+    handle = JobHandle("H:host:42", "127.0.0.1:4730", job_id="4f2a")
+    assert str(handle) == "H:host:42@127.0.0.1:4730"  # as stored before handles had an id
     assert JobHandle.from_string(str(handle)) == handle
+    assert JobHandle.from_string(str(handle)).job_id == ""
     with pytest.raises(ValueError, match="not a job handle"):
         JobHandle.from_string("H:host:42")
+
+
+# -- job ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["background", "foreground"])
+def test_every_job_carries_an_id_that_the_worker_sees(client, gearmand, run_worker, background):
+    seen = []
+    run_worker([gearmand], {"record": lambda job: seen.append(job.unique)})
+    requests = [JobRequest("record", b"%d" % n, background=background) for n in range(3)]
+    requests.append(JobRequest("record", b"mine", unique="order-17", background=background))
+    client.submit_multiple_jobs(requests, poll_timeout=10)
+    wait_for(lambda: len(seen) == 4, message="all four jobs")
+    ids = [request.handle.job_id for request in requests]
+    assert sorted(seen) == sorted(job_id.encode() for job_id in ids)
+    assert ids[3] == "order-17"
+    generated = ids[:3]
+    assert len(set(generated)) == 3
+    assert all(uuid.UUID(hex=job_id).hex == job_id and uuid.UUID(hex=job_id).version == 4 for job_id in generated)
+    assert [request.unique.decode() for request in requests] == ids
+
+
+def test_submit_job_returns_the_id_on_the_handle(client):
+    handle = enqueue(client)
+    assert len(handle.job_id) == 32
+    assert client.submit_job("queued", b"", unique="given", background=True, poll_timeout=10).job_id == "given"
+
+
+def test_a_persistent_queue_keeps_every_background_job_across_a_crash(gearmand_factory, tmp_path, run_worker):
+    """gearmand stores a queued job under (unique id, function): without ids, each job overwrote the last."""
+    server = gearmand_factory("-q", "libsqlite3", "--libsqlite3-db", str(tmp_path / "queue.sqlite3"))
+    client = Client([server.address])
+    # SQLite commits every job on its own: a few hundred keep this quick on a busy disk.
+    batch = [JobRequest("durable", b"%d" % n, background=True) for n in range(150)]
+    client.submit_multiple_jobs(batch, poll_timeout=60)
+    one_by_one = [client.submit_job("durable", b"%d" % n, background=True, poll_timeout=60) for n in range(150, 200)]
+    sent = {request.handle.job_id for request in batch} | {handle.job_id for handle in one_by_one}
+    client.close()
+    server.kill()
+    server.start()
+    kept = function_status(server, "durable").total
+    ran = []
+    run_worker([server], {"durable": lambda job: ran.append(job.unique.decode())})
+    wait_for(lambda: len(ran) >= kept and total_jobs(server, "durable") == 0, timeout=60,
+             message="the worker to drain the queue")
+    print(f"background jobs 200 (distinct ids {len(sent)}), kept across SIGKILL {kept}, ran {len(ran)}, "
+          f"lost {len(sent - set(ran))}, run twice {len(ran) - len(set(ran))}")
+    assert kept == 200
+    assert sorted(ran) == sorted(sent)
+
+
+@pytest.mark.parametrize("unique", ["x" * 64, "ž" * 32, b"\xff" * 100], ids=["64-ascii", "64-utf8", "100-bytes"])
+def test_a_unique_id_longer_than_gearmand_keeps_is_refused_before_sending(refused_address, unique):
+    with pytest.raises(ValueError, match="is (64|100) bytes; gearmand keeps at most 63"):
+        JobRequest("f", b"", unique=unique)
+    # Refused before any connection is tried: the server here would refuse one.
+    with pytest.raises(ValueError, match="gearmand keeps at most 63"):
+        Client([refused_address]).submit_job("f", b"", unique=unique, background=True)
+
+
+def test_a_63_byte_unique_id_and_its_data_arrive_intact(client, gearmand, run_worker):
+    """gearmand cuts a 64-byte id to 63 and then garbles the data after it; 63 is the most it keeps."""
+    seen = []
+    run_worker([gearmand], {"record": lambda job: seen.append((job.unique, job.data))})
+    client.submit_job("record", b"payload", unique=b"u" * 62 + b"!", poll_timeout=10)
+    assert seen == [(b"u" * 62 + b"!", b"payload")]
 
 
 def test_get_job_status_follows_a_background_job(client, gearmand, run_worker):

@@ -51,7 +51,7 @@ def test_a_failing_task_is_logged_and_the_worker_goes_on(tasks_worker, notes):
 
     assert notes.wait() == [{"pid": worker.pid, "args": ["next"], "kwargs": {}}]
     handle = JobHandle.from_string(failed.id).handle
-    assert f"task django-tasks.default (job {handle}) failed" in worker.output
+    assert f"task django-tasks.default (job {handle}, id " in worker.output
     assert "ValueError: out of stock" in worker.output
     assert worker.process.poll() is None
 

@@ -1,5 +1,6 @@
 """The worker's Django signals, observed through testproject's shop/signals.py receivers."""
 
+import re
 import signal
 
 import pytest
@@ -22,7 +23,7 @@ def test_hooks_run_in_order_with_their_arguments(gearmand, start_worker, hooks):
     assert add_started["signal"] == "task_started"
     assert add_started["sender"] == add_finished["sender"] == "<Task shop.worker.add>"
     assert add_started["job"] == add_finished["job"]
-    assert add_started["job"].startswith("<Job H:") and add_started["job"].endswith(" shop.worker.add>")
+    assert re.fullmatch(r"<Job H:\S+ shop\.worker\.add id=[0-9a-f]{32}>", add_started["job"])  # id: a UUID4 hex
     assert add_finished["signal"] == "task_finished"
     assert add_finished["result"] == "5"  # the return value, not its encoding
     assert (fail_started["signal"], fail_started["sender"]) == ("task_started", "<Task shop.worker.fail>")
