@@ -26,7 +26,7 @@ class _Setup(NamedTuple):
     settings: conf.GearmanSettings
     servers: tuple[str, ...]
     payload_codec: PayloadCodec
-    gearmand: GearmandTransport  # kept while the servers stay the same, eager or not: it holds the connections
+    gearmand: GearmandTransport  # kept while servers and submit timeout stay, eager or not: it holds the connections
     transport: GearmandTransport | InProcessTransport  # where jobs run: chosen here, once per settings
 
 
@@ -53,8 +53,9 @@ class GearmanClient:
                 setup = self._current
                 if setup is None or setup.settings is not settings:
                     servers = self._servers if self._servers is not None else settings.client_servers
-                    same_servers = setup is not None and setup.servers == servers
-                    gearmand = setup.gearmand if same_servers else GearmandTransport(servers)
+                    unchanged = (setup is not None and setup.servers == servers
+                                 and setup.settings.submit_timeout == settings.submit_timeout)
+                    gearmand = setup.gearmand if unchanged else GearmandTransport(servers, settings.submit_timeout)
                     payload_codec = PayloadCodec(settings.serializer, settings.signing_key)
                     transport = (InProcessTransport(payload_codec, settings.task_prefix) if settings.always_eager
                                  else gearmand)

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 from .protocol import ServerAddress
 
 DEFAULT_SERVERS = ("127.0.0.1:4730",)
+DEFAULT_SUBMIT_TIMEOUT = 5.0
 BUILTIN_SERIALIZERS = ("json", "pickle")
 
 
@@ -38,6 +39,7 @@ class GearmanSettings:
     serializer: str
     signing_key: str | None
     default_timeout: float | None
+    submit_timeout: float | None
     always_eager: bool
 
 
@@ -93,6 +95,10 @@ def _custom_serializer_problems(path: str) -> list[Problem]:
     return []
 
 
+def _seconds_or_none(value) -> bool:
+    return value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0)
+
+
 def problems() -> list[Problem]:
     found = []
     checked = set()
@@ -121,12 +127,17 @@ def problems() -> list[Problem]:
             "Set GEARMAN_SIGNING_KEY to a long random secret shared by clients and workers.",
         ))
     timeout = getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout <= 0
-    ):
+    if not _seconds_or_none(timeout):
         found.append(Problem(
             "django_gearman.E006",
             f"GEARMAN_DEFAULT_TIMEOUT must be a positive number of seconds or None, not {timeout!r}.",
+        ))
+    submit_timeout = getattr(settings, "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT)
+    if not _seconds_or_none(submit_timeout):
+        found.append(Problem(
+            "django_gearman.E008",
+            f"GEARMAN_SUBMIT_TIMEOUT must be a positive number of seconds or None, not {submit_timeout!r}.",
+            "It bounds how long a silent server may keep a job waiting for its acknowledgement.",
         ))
     prefix = getattr(settings, "GEARMAN_TASK_PREFIX", "")
     if not isinstance(prefix, str) or any(c.isspace() or c == "\0" for c in prefix):
@@ -165,6 +176,7 @@ def _read() -> GearmanSettings:
         serializer=getattr(settings, "GEARMAN_SERIALIZER", "json"),
         signing_key=getattr(settings, "GEARMAN_SIGNING_KEY", None),
         default_timeout=getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None),
+        submit_timeout=getattr(settings, "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT),
         always_eager=bool(getattr(settings, "GEARMAN_ALWAYS_EAGER", False)),
     )
 

@@ -24,9 +24,9 @@ class GearmandTransport:
 
     in_process = False
 
-    def __init__(self, servers: tuple[str, ...]):
+    def __init__(self, servers: tuple[str, ...], submit_timeout: float | None):
         self.servers = servers
-        self.client = Client(servers)
+        self.client = Client(servers, submit_timeout=submit_timeout)
 
     def run(self, requests: list[JobRequest], retries: list[int], *, wait: bool,
             timeout: float | None) -> list[Outcome]:

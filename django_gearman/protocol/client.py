@@ -185,10 +185,10 @@ class _Reply:
 class _Channel:
     """One thread's connection to one server and the requests in flight on it."""
 
-    def __init__(self, address: ServerAddress, connect_timeout: float):
+    def __init__(self, address: ServerAddress, connect_timeout: float, read_timeout: float | None):
         self.address = address
         self.server = str(address)
-        self.connection = Connection(address, connect_timeout)
+        self.connection = Connection(address, connect_timeout, read_timeout)
         # gearmand answers a connection's requests in order, so replies that are
         # not about a job handle are matched to the oldest request awaiting one.
         self.awaiting: deque[JobRequest | _Reply] = deque()
@@ -316,7 +316,10 @@ class Client:
 
     Jobs given a unique id always start at the same server, so gearmand can
     coalesce them; jobs with a generated id are spread round-robin. A server
-    that cannot be reached is skipped for `retry_after` seconds.
+    that cannot be reached, or that stays silent for `submit_timeout` seconds
+    while a job waits for its JOB_CREATED, is tried last for `retry_after`
+    seconds, and the job goes to the next server (`None`: wait as long as
+    it takes).
     """
 
     def __init__(
@@ -325,12 +328,16 @@ class Client:
         *,
         connect_timeout: float = 2.0,
         retry_after: float = 5.0,
+        submit_timeout: float | None = 5.0,
     ):
         self.servers = tuple(ServerAddress.parse(server) for server in servers)
         if not self.servers:
             raise ValueError("a Gearman client needs at least one server")
+        if submit_timeout is not None and not submit_timeout > 0:
+            raise ValueError(f"submit_timeout must be a positive number of seconds or None, not {submit_timeout!r}")
         self.connect_timeout = connect_timeout
         self.retry_after = retry_after
+        self.submit_timeout = submit_timeout
         self._local = threading.local()
         self._down_until: dict[ServerAddress, float] = {}
         self._rotation = itertools.count()
@@ -424,7 +431,7 @@ class Client:
             state = self._state()
         channel = state.channels.get(address)
         if channel is None or channel.connection.sock is None:
-            channel = state.channels[address] = _Channel(address, self.connect_timeout)
+            channel = state.channels[address] = _Channel(address, self.connect_timeout, self.submit_timeout)
         return channel
 
     def _candidates(self, unique: bytes | None) -> Sequence[ServerAddress]:
@@ -438,27 +445,20 @@ class Client:
         # Servers that recently failed go last, not away: one may be back.
         return sorted(ordered, key=lambda address: self._down_until.get(address, 0) > now)
 
-    def _pick_channel(self, unique: bytes | None, excluded: set[ServerAddress]) -> _Channel:
+    def _pick_channel(self, unique: bytes | None, excluded: dict[ServerAddress, str]) -> _Channel:
         """A channel to the first server for `unique` (None: the next in turn) not yet excluded."""
-        errors = []
         for address in self._candidates(unique):
             if excluded and address in excluded:
                 continue
             try:
-                channel = self._channel(address)
+                return self._channel(address)
             except GearmanServerUnavailable as exc:
                 self._mark_down(address, exc)
-                excluded.add(address)
-                errors.append(str(exc))
-                continue
-            if self._down_until:
-                self._down_until.pop(address, None)
-            return channel
-        raise GearmanServerUnavailable(
-            "no Gearman server is reachable: " + ("; ".join(errors) or "all failed during this call")
-        )
+                excluded[address] = str(exc)
+        raise GearmanServerUnavailable("no Gearman server took the job: " + "; ".join(excluded.values()))
 
     def _mark_down(self, address: ServerAddress, error: Exception) -> None:
+        # Logged once per outage: the mark is cleared only when the server acknowledges a job.
         if address not in self._down_until:
             logger.warning("gearmand at %s is unavailable (%s); trying the others", address, error)
         self._down_until[address] = time.monotonic() + self.retry_after
@@ -473,7 +473,8 @@ class Client:
     def _create(self, requests: Sequence[JobRequest], deadline: float | None) -> None:
         """Send every request and wait for its JOB_CREATED, failing over between servers."""
         pending = [request for request in requests if request.handle is None and request.error is None]
-        excluded: set[ServerAddress] = set()
+        # What happened at each server given up on during this call: the error if all fail.
+        excluded: dict[ServerAddress, str] = {}
         reconnected: set[ServerAddress] = set()
         while pending:
             groups = self._group_by_channel(pending, excluded)
@@ -483,8 +484,7 @@ class Client:
                 try:
                     channel.send(group, b"".join([request.packet for request in group]))
                     # gearmand answers in order: once the last has its answer, all have.
-                    last = group[-1]
-                    self._wait_on(channel, lambda last=last: last.handle or last.error, deadline)
+                    answered = self._await_created(channel, group[-1], deadline)
                 except GearmanServerUnavailable as exc:
                     self._drop(channel, exc)
                     # A kept-alive connection may just be stale (gearmand restarted):
@@ -492,15 +492,51 @@ class Client:
                     if reused and channel.address not in reconnected:
                         reconnected.add(channel.address)
                     else:
-                        self._mark_down(channel.address, exc)
-                        excluded.add(channel.address)
-                    for request in group:
-                        if request.handle is None and not request.abandoned:
-                            request.error = None
-                            pending.append(request)
+                        self._give_up_on(channel.address, exc, f"{exc} after the job was sent", excluded)
+                else:
+                    if answered:
+                        if self._down_until:
+                            self._down_until.pop(channel.address, None)
+                        continue
+                    silent = GearmanServerUnavailable(
+                        f"gearmand at {channel.server} did not answer within {self.submit_timeout} s"
+                    )
+                    self._drop(channel, silent)  # its late JOB_CREATED must not reach these requests
+                    self._give_up_on(channel.address, silent, str(silent), excluded)
+                for request in group:
+                    if request.handle is None and not request.abandoned:
+                        request.error = None
+                        pending.append(request)
+
+    def _give_up_on(self, address: ServerAddress, error: GearmanError, what: str,
+                    excluded: dict[ServerAddress, str]) -> None:
+        """Skip `address` for the rest of this call and for a while after it."""
+        self._mark_down(address, error)
+        excluded[address] = f"{what}: it may have been queued there"
+
+    def _await_created(self, channel: _Channel, last: JobRequest, deadline: float | None) -> bool:
+        """Read until gearmand answered `last`; False if it stayed silent for `submit_timeout`.
+
+        Without the caller's deadline, the socket's own receive timeout bounds
+        the silence, at no cost per read. GearmanTimeout: the caller's time is up.
+        """
+        patience = self.submit_timeout
+        while last.handle is None and last.error is None:
+            limit = deadline
+            if deadline is not None and patience is not None:
+                limit = min(deadline, time.monotonic() + patience)
+            try:
+                packets = channel.connection.receive(limit)
+            except GearmanTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                return False
+            for packet in packets:
+                channel.dispatch(packet)
+        return True
 
     def _group_by_channel(
-        self, requests: list[JobRequest], excluded: set[ServerAddress]
+        self, requests: list[JobRequest], excluded: dict[ServerAddress, str]
     ) -> dict[_Channel, list[JobRequest]]:
         if len(self.servers) == 1:
             # One server: the choice is the same for every job of a batch.
@@ -558,7 +594,13 @@ class Client:
         """Read from one channel until `done()`; a lost connection fails what waits on it."""
         try:
             while not done():
-                for packet in channel.connection.receive(deadline):
+                try:
+                    packets = channel.connection.receive(deadline)
+                except GearmanTimeout:
+                    if deadline is not None:
+                        raise
+                    continue  # only the socket's receive timeout: a job may run longer than that
+                for packet in packets:
                     channel.dispatch(packet)
         except GearmanServerUnavailable as exc:
             self._drop(channel, exc)
@@ -566,12 +608,19 @@ class Client:
 
     def _abandon(self, requests: Sequence[JobRequest], timeout: float | None) -> None:
         channels = self._state().channels
+        sent_to: dict[int, str] | None = None
         for request in requests:
             if request.finished:
                 continue
+            if request.handle is not None:
+                where = f"handle {request.handle}"
+            else:
+                if sent_to is None:
+                    sent_to = {id(entry): channel.server for channel in channels.values() for entry in channel.awaiting}
+                server = sent_to.get(id(request))
+                where = f"sent to {server}, not acknowledged: it may have been queued there" if server else "not sent"
             request.error = GearmanTimeout(
-                f"job {request.function.decode('utf-8', 'replace')!r} did not finish within {timeout} s"
-                + (f" (handle {request.handle})" if request.handle else " (not yet accepted by gearmand)")
+                f"job {request.function.decode('utf-8', 'replace')!r} did not finish within {timeout} s ({where})"
             )
             request.abandoned = True
             if request.handle is not None:

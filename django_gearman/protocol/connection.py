@@ -6,11 +6,12 @@ import ipaddress
 import math
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
 from .codec import RES, Packet, Parser
-from .errors import GearmanServerUnavailable, GearmanTimeout
+from .errors import GearmanServerUnavailable, GearmanTimeout, ProtocolError
 
 DEFAULT_PORT = 4730
 # Below glibc's mmap threshold (128 KiB): recv() allocates this much for every
@@ -82,13 +83,16 @@ def _enable_keepalive(sock: socket.socket) -> None:
 class Connection:
     """One socket, its parser, and deadline-aware reads.
 
-    Any socket failure closes the connection and raises
-    `GearmanServerUnavailable` naming the server, so callers only handle
-    our own exception types.
+    Any socket failure, or bytes that are not Gearman, closes the connection
+    and raises `GearmanServerUnavailable` naming the server, so callers only
+    handle our own exception types and treat a garbling server like a lost one.
+    A read without a deadline gives up with `GearmanTimeout` after
+    `read_timeout` seconds without a byte (None: never).
     """
 
-    def __init__(self, address: ServerAddress, connect_timeout: float = 2.0):
+    def __init__(self, address: ServerAddress, connect_timeout: float = 2.0, read_timeout: float | None = None):
         self.address = address
+        self.read_timeout = read_timeout
         self.parser = Parser(RES)
         try:
             self.sock = socket.create_connection((address.host, address.port), connect_timeout)
@@ -97,6 +101,11 @@ class Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _enable_keepalive(self.sock)
         self.sock.settimeout(None)
+        if read_timeout is not None:
+            # The kernel bounds each blocking recv(): no extra system call per read.
+            # (Python's ssl retries through it, so a TLS socket would need poll() instead.)
+            seconds, microseconds = divmod(max(1, round(read_timeout * 1_000_000)), 1_000_000)  # 0 means never
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, microseconds))
         # Deadlines are kept with poll() rather than settimeout(): the latter
         # costs two extra system calls per read, and poll() has no fd limit.
         self._poller = select.poll()
@@ -128,6 +137,8 @@ class Connection:
                 raise GearmanTimeout(f"no reply from {self.address} in time")
         try:
             data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:  # read_timeout passed (SO_RCVTIMEO); the connection is still usable
+            raise GearmanTimeout(f"no reply from {self.address} for {self.read_timeout} s") from None
         except OSError as exc:
             self.close()
             raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
@@ -136,6 +147,9 @@ class Connection:
             raise GearmanServerUnavailable(f"gearmand at {self.address} closed the connection")
         try:
             return self.parser.feed(data)
+        except ProtocolError as exc:
+            self.close()
+            raise GearmanServerUnavailable(f"{self.address} does not speak Gearman ({exc})") from exc
         except Exception:
             self.close()
             raise

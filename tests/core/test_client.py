@@ -127,6 +127,14 @@ def test_every_job_gets_an_id_and_unique_true_keeps_deriving_it_from_the_argumen
     assert total_jobs(gearman_settings, "nobody-serves-this") == 4
 
 
+def test_gearman_submit_timeout_bounds_the_wait_on_a_silent_server(settings, silent_server):
+    settings.GEARMAN_SERVERS = [silent_server]
+    settings.GEARMAN_SUBMIT_TIMEOUT = 0.3
+    with pytest.raises(GearmanServerUnavailable, match=f"gearmand at {silent_server} did not answer within 0.3 s: "
+                                                       "it may have been queued there"):
+        add.submit_background(1, 2)
+
+
 def test_not_waiting_for_a_foreground_job_returns_its_handle(shop_worker):
     handle = GearmanClient().submit_job(add, args=[2, 3], wait_until_complete=False)
     assert isinstance(handle, JobHandle) and handle.server == shop_worker.servers[0]

@@ -11,7 +11,8 @@ from django_gearman import GearmanClient, conf
 
 GEARMAN_SETTINGS = (
     "GEARMAN_SERVERS", "GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS", "GEARMAN_TASK_PREFIX",
-    "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_DEFAULT_TIMEOUT", "GEARMAN_ALWAYS_EAGER",
+    "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_DEFAULT_TIMEOUT", "GEARMAN_SUBMIT_TIMEOUT",
+    "GEARMAN_ALWAYS_EAGER",
 )
 
 
@@ -36,6 +37,7 @@ def test_defaults_are_those_of_the_spec(unset):
         serializer="json",
         signing_key=None,
         default_timeout=None,
+        submit_timeout=5.0,
         always_eager=False,
     )
     assert gearman_checks() == []
@@ -78,6 +80,8 @@ BAD_SETTINGS = [
     ({"GEARMAN_DEFAULT_TIMEOUT": 0}, "django_gearman.E006", "positive number of seconds"),
     ({"GEARMAN_DEFAULT_TIMEOUT": "30"}, "django_gearman.E006", "positive number of seconds"),
     ({"GEARMAN_DEFAULT_TIMEOUT": True}, "django_gearman.E006", "positive number of seconds"),
+    ({"GEARMAN_SUBMIT_TIMEOUT": 0}, "django_gearman.E008", "GEARMAN_SUBMIT_TIMEOUT must be a positive number"),
+    ({"GEARMAN_SUBMIT_TIMEOUT": "5"}, "django_gearman.E008", "GEARMAN_SUBMIT_TIMEOUT must be a positive number"),
     ({"GEARMAN_TASK_PREFIX": "my project."}, "django_gearman.E007", "without whitespace"),
     ({"GEARMAN_TASK_PREFIX": None}, "django_gearman.E007", "GEARMAN_TASK_PREFIX must be a string"),
 ]
@@ -99,6 +103,7 @@ def test_good_variants_pass(unset):
     unset.GEARMAN_SERIALIZER = "probe_serializers.HeaderedJSON"
     unset.GEARMAN_SIGNING_KEY = b"bytes are fine too"
     unset.GEARMAN_DEFAULT_TIMEOUT = 2.5
+    unset.GEARMAN_SUBMIT_TIMEOUT = None
     unset.GEARMAN_TASK_PREFIX = "staging."
     assert gearman_checks() == []
     unset.GEARMAN_SERIALIZER = "pickle"  # allowed now: there is a signing key

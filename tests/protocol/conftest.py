@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.protocol import PacketRecorder, WorkerThread
+from support.protocol import ImpostorServer, PacketRecorder, WorkerThread
 
 from django_gearman.protocol import Client, Worker
 
@@ -58,3 +58,17 @@ def recorder():
     yield start
     for proxy in proxies:
         proxy.close()
+
+
+@pytest.fixture
+def impostor():
+    """`impostor(reply=b"")` starts an `ImpostorServer`; all are closed after the test."""
+    servers: list[ImpostorServer] = []
+
+    def start(reply: bytes = b"") -> ImpostorServer:
+        servers.append(ImpostorServer(reply))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

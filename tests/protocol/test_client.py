@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import random
 import resource
+import signal
 import socket
 import threading
+import time
 import uuid
 
 import pytest
@@ -306,7 +308,7 @@ def test_every_blocking_call_times_out_on_a_silent_server(silent_server):
         client.echo(poll_timeout=0.2)
     (request,) = client.submit_multiple_jobs([JobRequest("f")], poll_timeout=0.2)
     assert isinstance(request.error, GearmanTimeout)
-    assert "not yet accepted by gearmand" in str(request.error)
+    assert f"(sent to {silent_server}, not acknowledged: it may have been queued there)" in str(request.error)
 
 
 def test_a_timed_out_jobs_late_reply_does_not_disturb_the_next_call(client, gearmand, run_worker):
@@ -452,7 +454,8 @@ def test_failover_when_a_server_dies_under_the_client(gearmand_factory):
 
 def test_no_server_reachable(refused_address):
     client = Client([refused_address])
-    with pytest.raises(GearmanServerUnavailable, match="no Gearman server is reachable"):
+    with pytest.raises(GearmanServerUnavailable, match=f"no Gearman server took the job: cannot connect to gearmand "
+                                                       f"at {refused_address}: .*refused$"):
         client.submit_job("f", b"", poll_timeout=5)
     (request,) = client.submit_multiple_jobs([JobRequest("f")], poll_timeout=5)
     assert isinstance(request.error, GearmanServerUnavailable)
@@ -467,24 +470,86 @@ def test_client_reconnects_after_gearmand_restarts(client, gearmand):
     assert client.get_job_status(handle).known
 
 
-def test_protocol_garbage_from_the_server_raises_protocol_error():
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        address = f"127.0.0.1:{listener.getsockname()[1]}"
+GARBAGE = b"HTTP/1.1 400 Bad Request\r\n\r\n"
 
-        def answer_with_http():
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(1024)
-                connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-                connection.recv(1024)  # until the client hangs up
 
-        thread = threading.Thread(target=answer_with_http, daemon=True)
-        thread.start()
-        client = Client([address])
-        with pytest.raises(ProtocolError, match="bad packet magic b'HTTP'"):
-            client.submit_job("f", b"", poll_timeout=5)
-        client.close()
-        thread.join(5)
+def test_a_server_speaking_garbage_counts_as_lost_and_the_job_goes_to_the_next(gearmand, impostor, caplog):
+    garbage = impostor(GARBAGE)
+    client = Client([garbage.address, gearmand.address])
+    handles = [enqueue(client) for _ in range(4)]
+    print(f"jobs 4, on {gearmand.address}: {sum(h.server == gearmand.address for h in handles)}, "
+          f"connections to the impostor: {garbage.connections}")
+    assert {handle.server for handle in handles} == {gearmand.address}
+    assert function_status(gearmand, "queued").total == 4
+    # Marked down after the first garbage: later jobs go to the real server first.
+    assert garbage.connections == 1
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert f"{garbage.address} does not speak Gearman (bad packet magic b'HTTP'" in warning
+
+    alone = Client([garbage.address])
+    with pytest.raises(GearmanServerUnavailable, match=r"does not speak Gearman .* it may have been queued there"):
+        alone.submit_job("f", b"", poll_timeout=5)
+    with pytest.raises(GearmanServerUnavailable, match="does not speak Gearman") as failure:
+        alone.echo(server=garbage.address)
+    assert isinstance(failure.value.__cause__, ProtocolError)
+
+
+# -- the submit deadline ---------------------------------------------------------
+
+
+@pytest.fixture
+def stopped(gearmand_factory):
+    """A gearmand that is SIGSTOPped: it accepts connections (the kernel does) and answers nothing."""
+    server = gearmand_factory()
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield server
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("poll_timeout", [None, 30], ids=["no-poll-timeout", "poll-timeout"])
+def test_a_stopped_server_is_marked_down_and_the_job_goes_to_the_next(stopped, gearmand, caplog, poll_timeout):
+    client = Client([stopped.address, gearmand.address], submit_timeout=0.3)
+    handles = [client.submit_job("queued", b"%d" % n, background=True, poll_timeout=poll_timeout)
+               for n in range(6)]
+    assert {handle.server for handle in handles} == {gearmand.address}
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [f"gearmand at {stopped.address} is unavailable (gearmand at {stopped.address} did not "
+                        "answer within 0.3 s); trying the others"]
+    assert function_status(gearmand, "queued").total == 6
+
+    # What "may have been queued there" means: the stopped server read the job once it ran again.
+    os.kill(stopped.pid, signal.SIGCONT)
+    late = wait_for(lambda: function_status(stopped, "queued"), message="the stopped server to catch up")
+    print(f"jobs 6, on the live server {function_status(gearmand, 'queued').total}, "
+          f"also queued on the stopped one once it ran again: {late.total}")
+    assert late.total == 1
+
+
+def test_a_lone_silent_server_fails_the_submit_saying_the_job_may_be_queued(stopped):
+    client = Client([stopped.address], submit_timeout=0.3)
+    with pytest.raises(GearmanServerUnavailable) as failure:
+        client.submit_job("queued", b"", background=True)
+    assert str(failure.value) == (f"no Gearman server took the job: gearmand at {stopped.address} did not answer "
+                                  "within 0.3 s: it may have been queued there")
+    (request,) = client.submit_multiple_jobs([JobRequest("queued", background=True)], poll_timeout=30)
+    assert "it may have been queued there" in str(request.error)
+
+
+def test_a_slow_foreground_job_is_not_mistaken_for_a_silent_server(gearmand, run_worker):
+    """submit_timeout bounds the wait for JOB_CREATED, not for the result."""
+    run_worker([gearmand], {"slow": lambda job: time.sleep(0.5) or b"done"})
+    client = Client([gearmand.address], submit_timeout=0.1)
+    assert client.submit_job("slow", b"") == b"done"
+    assert client.submit_job("slow", b"", poll_timeout=10) == b"done"
+
+
+def test_submit_timeout_defaults_to_a_few_seconds_and_is_checked():
+    assert Client(["127.0.0.1"]).submit_timeout == 5.0
+    assert Client(["127.0.0.1"], submit_timeout=None).submit_timeout is None
+    with pytest.raises(ValueError, match="submit_timeout must be a positive number of seconds or None, not 0"):
+        Client(["127.0.0.1"], submit_timeout=0)
 
 
 # -- sockets, threads, fork, many fds ---------------------------------------------
