@@ -3,8 +3,9 @@
 It serves every configured server from one thread. After a job it sends the
 result and the next GRAB in one write, and only goes to sleep (PRE_SLEEP)
 after gearmand said NO_JOB, so a busy worker pays one round trip per job.
-A server that goes away is reconnected with capped exponential backoff and
-the functions are registered again.
+A server that goes away, or sends bytes that are not Gearman, is reconnected
+with capped exponential backoff and the functions are registered again; the
+backoff is reset only once a new connection has answered.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class _ServerLink:
         self.held = 0  # jobs assigned and not yet started
         self.retry_at = 0.0
         self.backoff = min_backoff
-        self.failures = 0
-        self.ever_connected = False
+        self.failures = 0  # connections in a row that failed or never answered
+        self.answered = False  # the current connection sent a valid packet
+        self.ever_answered = False
 
 
 class Worker:
@@ -265,6 +267,8 @@ class Worker:
         except GearmanServerUnavailable as exc:
             self._lost(link, exc)
             return
+        if packets and not link.answered:
+            self._answered(link)
         for kind, args in packets:
             if kind == PacketType.JOB_ASSIGN_UNIQ:
                 link.outstanding -= 1
@@ -299,35 +303,40 @@ class Worker:
         try:
             link.connection = Connection(link.address, self.connect_timeout)
         except GearmanServerUnavailable as exc:
-            if link.failures == 0:
-                logger.warning("%s; retrying with backoff (up to %.0f s)", exc, self.max_backoff)
-            link.failures += 1
-            link.retry_at = time.monotonic() + link.backoff
-            link.backoff = min(link.backoff * 2, self.max_backoff)
+            self._retry_later(link, exc, "retrying")
             return
-        if link.ever_connected or link.failures:
-            logger.warning("connected to gearmand at %s again", link.address)
-        else:
-            logger.info("connected to gearmand at %s", link.address)
-        link.ever_connected = True
-        link.failures = 0
-        link.backoff = self.min_backoff
-        link.outstanding = 0
-        link.held = 0
+        link.answered = False
         self._selector.register(link.connection.sock, selectors.EVENT_READ, link)
         payload = b"".join(self._can_do(name, timeout) for name, (_, timeout) in self.functions.items())
         if self.client_id:
             payload = encode(PacketType.SET_CLIENT_ID, self.client_id.encode()) + payload
         self._top_up(link, payload)
 
+    def _answered(self, link: _ServerLink) -> None:
+        """The first valid packet on a connection: only now is the server back (a peer
+        that accepts and resets every connection never gets here)."""
+        if link.ever_answered or link.failures:
+            logger.warning("connected to gearmand at %s again", link.address)
+        else:
+            logger.info("connected to gearmand at %s", link.address)
+        link.answered = link.ever_answered = True
+        link.failures = 0
+        link.backoff = self.min_backoff
+
     def _lost(self, link: _ServerLink, error: Exception) -> None:
         if link.connection is None:
             return
-        logger.warning("%s; reconnecting", error)
         self._close_link(link)
         self._ready = deque(job for job in self._ready if job._link is not link)
+        self._retry_later(link, error, "reconnecting")
+
+    def _retry_later(self, link: _ServerLink, error: Exception, doing: str) -> None:
+        """Back off, doubling up to `max_backoff`; logged once per outage, not per attempt."""
+        if link.failures == 0:
+            logger.warning("%s; %s with backoff (up to %g s)", error, doing, self.max_backoff)
+        link.failures += 1
         link.retry_at = time.monotonic() + link.backoff
-        link.failures = 1
+        link.backoff = min(link.backoff * 2, self.max_backoff)
 
     def _close_link(self, link: _ServerLink) -> None:
         connection, link.connection = link.connection, None

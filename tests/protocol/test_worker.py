@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from support.gearmand import function_status, wait_status
@@ -289,3 +290,43 @@ def test_backoff_grows_to_its_cap_while_a_server_is_down(client, gearmand, refus
     wait_for(lambda: dead.backoff == 0.08 and dead.failures >= 4, message="the backoff to reach its cap")
     # Meanwhile the live server is served as usual.
     assert client.submit_job("reverse", b"live", poll_timeout=10) == b"evil"
+
+
+def test_a_server_sending_garbage_is_reconnected_and_the_others_are_served(client, gearmand, impostor, run_worker,
+                                                                            caplog):
+    garbage = impostor(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    worker = run_worker([garbage.address, gearmand], {"reverse": reverse}, min_backoff=0.01, max_backoff=0.05)
+    wait_for(lambda: garbage.connections >= 3, message="the worker to try the impostor again")
+    assert client.submit_job("reverse", b"live", poll_timeout=10) == b"evil"
+    assert worker.is_alive() and worker.error is None
+    lines = [record.getMessage() for record in caplog.records if garbage.address in record.getMessage()]
+    print(f"connections to the impostor {garbage.connections}, log lines about it {len(lines)}")
+    assert lines == [f"{garbage.address} does not speak Gearman (bad packet magic b'HTTP' (expected b'\\x00RES')); "
+                     "reconnecting with backoff (up to 0.05 s)"]
+
+
+def test_a_server_that_resets_every_connection_is_retried_with_growing_backoff(gearmand_factory, impostor, run_worker,
+                                                                              client, caplog):
+    """Connecting succeeds every time, so only a connection that answered may reset the backoff."""
+    resetter = impostor()
+    port = int(resetter.address.rpartition(":")[2])
+    worker = run_worker([resetter.address], {"reverse": reverse}, min_backoff=0.01, max_backoff=0.32)
+    window = 2.0
+    time.sleep(window)  # a measuring window, not a synchronisation: count what happened in it
+    attempts = resetter.connections
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    # Backoff 0.01 s doubling to 0.32 s: about 12 attempts in 2 s; reset to 0.01 s each time, ~200.
+    print(f"connection attempts in {window} s: {attempts}, WARNING lines: {len(warnings)}")
+    assert 3 <= attempts <= 15
+    (warning,) = warnings  # reset while connecting or just after: either way, said once
+    assert f"{resetter.address}: [Errno 104] Connection reset by peer; " in warning
+    assert warning.endswith(" with backoff (up to 0.32 s)")
+
+    resetter.close()
+    server = gearmand_factory(port=port)  # a real gearmand where the resetter was
+    wait_registered(server, "reverse")
+    assert Client([server.address]).submit_job("reverse", b"back", poll_timeout=10) == b"kcab"
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings[1:] == [f"connected to gearmand at {resetter.address} again"]
+    (link,) = worker.worker._links
+    assert (link.failures, link.backoff) == (0, 0.01)
