@@ -25,11 +25,12 @@ logger = logging.getLogger("django_gearman.worker")
 class GearmanWorker:
     """Serves the tasks of a `WorkerSpec` until asked to stop.
 
-    The first SIGTERM/SIGINT stops taking jobs, finishes the job in hand,
-    delivers its result, sends `worker_stopping` and returns; a second one
-    exits the process at once, and gearmand gives the unfinished job to
-    another worker. Jobs fetched ahead (`prefetch`) but not started go back
-    to gearmand when the worker disconnects.
+    The first SIGTERM/SIGINT stops taking jobs, finishes the job in hand and
+    those already fetched ahead (`prefetch`), delivers their results, sends
+    `worker_stopping` and returns; a second one exits the process at once,
+    and gearmand gives the unfinished jobs to other workers (counting an
+    attempt for each under `--job-retries`). `max_jobs` is never exceeded by
+    prefetching.
     """
 
     def __init__(
@@ -49,7 +50,8 @@ class GearmanWorker:
         self.jobs_done = 0
         self.client_id = f"{socket.gethostname()}:{os.getpid()}:{spec.label}"
         self.servers = tuple(servers or settings.worker_servers)
-        self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch)
+        self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch,
+                                              max_jobs=max_jobs)
         for task in self.tasks:
             self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task))
         self._signals_received = 0
@@ -88,6 +90,8 @@ class GearmanWorker:
 
     def _after_job(self) -> None:
         self.jobs_done += 1
+        if self.protocol_worker.stopping:
+            return  # finishing the jobs fetched ahead: the reason was logged already
         if self.max_jobs is not None and self.jobs_done >= self.max_jobs:
             logger.info("%r did %d jobs (--max-jobs); exiting for the supervisor to restart it", self, self.jobs_done)
             self.protocol_worker.stop()
@@ -100,10 +104,12 @@ class GearmanWorker:
         self._signals_received += 1
         name = signal.Signals(signum).name
         if self._signals_received == 1:
-            logger.warning("%r got %s: finishing the current job, then exiting (send it again to exit now)", self, name)
+            logger.warning("%r got %s: finishing the jobs in hand, then exiting (send it again to exit now)",
+                           self, name)
             self.protocol_worker.stop()
             return
-        logger.warning("%r got %s again: exiting now; gearmand hands any unfinished job to another worker", self, name)
+        logger.warning("%r got %s again: exiting now; gearmand hands any unfinished job to another worker "
+                       "(counting an attempt under --job-retries)", self, name)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -6,6 +6,11 @@ after gearmand said NO_JOB, so a busy worker pays one round trip per job.
 A server that goes away, or sends bytes that are not Gearman, is reconnected
 with capped exponential backoff and the functions are registered again; the
 backoff is reset only once a new connection has answered.
+
+A job gearmand assigned is never handed back by disconnecting unless the
+process dies: gearmand counts that as a failed attempt and, under
+`--job-retries`, deletes the job. So a stopping worker first runs what it
+fetched ahead, and a job budget (`max_jobs`) is never exceeded by prefetch.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class _ServerLink:
         self.connection: Connection | None = None
         self.outstanding = 0  # GRAB requests sent and not yet answered
         self.held = 0  # jobs assigned and not yet started
+        self.asleep = False  # PRE_SLEEP sent; gearmand wakes it with NOOP
         self.retry_at = 0.0
         self.backoff = min_backoff
         self.failures = 0  # connections in a row that failed or never answered
@@ -119,21 +125,31 @@ class Worker:
         *,
         client_id: str | None = None,
         prefetch: int = 1,
+        max_jobs: int | None = None,
         connect_timeout: float = 2.0,
+        grab_timeout: float = 5.0,
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
         poll_interval: float = 1.0,
     ):
+        """`max_jobs`: run that many jobs, then leave `work()`; never fetch more than are left.
+        `grab_timeout`: how long a stopping worker waits for the answers to job requests
+        it already sent (a job assigned in such an answer is run before it disconnects)."""
         addresses = [ServerAddress.parse(server) for server in servers]
         if not addresses:
             raise ValueError("a Gearman worker needs at least one server")
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        if max_jobs is not None and max_jobs < 1:
+            raise ValueError(f"max_jobs must be at least 1 or None, got {max_jobs}")
         if client_id is not None and (not client_id or any(c.isspace() for c in client_id)):
             raise ValueError(f"invalid client id {client_id!r}: must be non-empty without whitespace")
         self.client_id = client_id
         self.prefetch = prefetch
+        self.max_jobs = max_jobs
+        self.jobs_run = 0
         self.connect_timeout = connect_timeout
+        self.grab_timeout = grab_timeout
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
@@ -180,7 +196,8 @@ class Worker:
         return self._stopping
 
     def stop(self) -> None:
-        """Finish the job in hand, then leave `work()`. Safe from signal handlers and threads."""
+        """Take no more jobs; finish the ones in hand and fetched ahead, then leave `work()`.
+        Safe from signal handlers and threads."""
         self._stopping = True
         try:
             self._wake_writer.send(b"\0")
@@ -188,20 +205,17 @@ class Worker:
             pass  # already woken, or closed
 
     def work(self) -> None:
-        """Serve jobs until `stop()`. Prefetched jobs not yet started go back to gearmand."""
+        """Serve jobs until `stop()` or `max_jobs`; jobs already fetched are run before it returns."""
         if not self.functions:
             raise ValueError("register at least one function before calling work()")
         try:
-            while not self._stopping:
+            while not self._stopping and (self.max_jobs is None or self.jobs_run < self.max_jobs):
                 if self._ready:
                     self._run(self._ready.popleft())
                     continue
                 self._connect_due_links()
-                for key, _ in self._selector.select(self._poll_timeout()):
-                    if key.data is None:
-                        self._drain_wake_socket()
-                    else:
-                        self._read(key.data)
+                self._wait_for_packets(self._poll_timeout())
+            self._finish_fetched()
         finally:
             self._disconnect_all()
             # Reset here, not on entry: a stop() that came before work() (a
@@ -222,6 +236,34 @@ class Worker:
                 timeout = min(timeout, max(0.0, link.retry_at - now))
         return timeout
 
+    def _wait_for_packets(self, timeout: float) -> None:
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._drain_wake_socket()
+            else:
+                self._read(key.data)
+
+    def _finish_fetched(self) -> None:
+        """Run the jobs assigned to us and those in answers to GRABs already sent."""
+        deadline = time.monotonic() + self.grab_timeout
+        while True:
+            if self._ready:
+                self._run(self._ready.popleft())
+                # Answers that came while it ran are buffered already: wait afresh for the rest.
+                deadline = time.monotonic() + self.grab_timeout
+                continue
+            waiting = [link for link in self._links if link.connection is not None and link.outstanding]
+            if not waiting:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for link in waiting:
+                    logger.warning("gearmand at %s did not answer %d job request(s) within %g s; disconnecting "
+                                   "(a job it assigns now counts as a failed attempt)",
+                                   link.address, link.outstanding, self.grab_timeout)
+                return
+            self._wait_for_packets(remaining)
+
     def _drain_wake_socket(self) -> None:
         try:
             while self._wake_reader.recv(64):
@@ -234,6 +276,7 @@ class Worker:
         link.held -= 1
         if job._connection is not link.connection:
             return  # its connection died before we started: gearmand re-queued it
+        self.jobs_run += 1
         callback, _ = self.functions.get(job.function, (None, None))
         payload = b""
         if callback is None:
@@ -255,11 +298,25 @@ class Worker:
         """Send `payload` together with enough GRABs to keep `prefetch` jobs coming."""
         if link.connection is not None and not self._stopping:
             wanted = self.prefetch - link.outstanding - link.held
+            if self.max_jobs is not None:
+                wanted = min(wanted, self._jobs_left())
             if wanted > 0:
                 payload += _GRAB * wanted
                 link.outstanding += wanted
+                link.asleep = False
         if payload and link.connection is not None:
             self._send(link, payload)
+
+    def _jobs_left(self) -> int:
+        """Jobs `max_jobs` still allows us to ask for: not run, assigned or asked for yet."""
+        in_flight = sum(link.outstanding + link.held for link in self._links)
+        return self.max_jobs - self.jobs_run - in_flight
+
+    def _top_up_starved(self) -> None:
+        """Under `max_jobs`, a link may have been denied GRABs: give it what was freed."""
+        for link in self._links:
+            if link.connection is not None and not link.asleep and not link.outstanding and not link.held:
+                self._top_up(link)
 
     def _read(self, link: _ServerLink) -> None:
         try:
@@ -276,9 +333,13 @@ class Worker:
                 self._ready.append(Job(link, *args))
             elif kind == PacketType.NO_JOB:
                 link.outstanding -= 1
-                if link.outstanding == 0 and link.held == 0:
+                if link.outstanding == 0 and link.held == 0 and not self._stopping:
+                    link.asleep = True
                     self._send(link, _PRE_SLEEP)
+                    if self.max_jobs is not None:
+                        self._top_up_starved()
             elif kind == PacketType.NOOP:
+                link.asleep = False  # awake now, even if max_jobs lets it ask for nothing yet
                 self._top_up(link)
             elif kind == PacketType.ERROR:
                 error = b" ".join(args).decode("utf-8", "replace")
@@ -329,6 +390,8 @@ class Worker:
         self._close_link(link)
         self._ready = deque(job for job in self._ready if job._link is not link)
         self._retry_later(link, error, "reconnecting")
+        if self.max_jobs is not None:
+            self._top_up_starved()
 
     def _retry_later(self, link: _ServerLink, error: Exception, doing: str) -> None:
         """Back off, doubling up to `max_backoff`; logged once per outage, not per attempt."""
@@ -341,6 +404,7 @@ class Worker:
     def _close_link(self, link: _ServerLink) -> None:
         connection, link.connection = link.connection, None
         link.outstanding = link.held = 0
+        link.asleep = False
         # Found by link, not by connection.sock: a connection that failed has
         # already dropped its socket, and a stale registration would refuse
         # the next socket that gets the same fd number.

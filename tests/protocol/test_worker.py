@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from support.gearmand import function_status, wait_status
+from support.gearmand import function_status, total_jobs, wait_status
 from support.protocol import WorkerThread, wait_registered
 from support.waiting import wait_for
 
@@ -73,6 +73,7 @@ def test_unregister_withdraws_a_function(client, gearmand, run_worker):
     ("options", "error"),
     [
         ({"prefetch": 0}, "prefetch must be at least 1"),
+        ({"max_jobs": 0}, "max_jobs must be at least 1 or None"),
         ({"client_id": "two words"}, "invalid client id"),
     ],
 )
@@ -129,7 +130,11 @@ def test_prefetch_keeps_that_many_jobs_assigned(gearmand, run_worker, prefetch):
     assert sorted(done) == sorted(b"%d" % n for n in range(10))
 
 
-def test_stopping_returns_prefetched_jobs_to_gearmand(gearmand, run_worker):
+@pytest.mark.parametrize("retries", [None, 1], ids=["no-job-retries", "job-retries-1"])
+def test_stopping_runs_the_jobs_fetched_ahead_and_asks_for_no_more(gearmand_factory, run_worker, retries):
+    """gearmand counts a job handed back by disconnecting as a failed attempt: with
+    --job-retries=1 it would delete every job fetched ahead and not run."""
+    server = gearmand_factory(*([f"--job-retries={retries}"] if retries else []))
     in_hand, release = threading.Event(), threading.Event()
     first, second = [], []
 
@@ -138,17 +143,52 @@ def test_stopping_returns_prefetched_jobs_to_gearmand(gearmand, run_worker):
         release.wait(10)
         first.append(job.data)
 
-    queue_background(gearmand, "jobs", 6)
-    first_worker = run_worker([gearmand], {"jobs": blocked}, prefetch=4)
-    wait_status(gearmand, "jobs", running=4)
+    queue_background(server, "jobs", 6)
+    first_worker = run_worker([server], {"jobs": blocked}, prefetch=4)
+    wait_status(server, "jobs", running=4)
     in_hand.wait(10)
     first_worker.worker.stop()
     release.set()
-    first_worker.stop()
-    assert len(first) == 1  # the job in hand was finished, no other was started
-    run_worker([gearmand], {"jobs": lambda job: second.append(job.data)})
-    wait_for(lambda: len(second) == 5, message="the other five jobs")
+    first_worker.join(10)
+    assert not first_worker.is_alive()
+    left = total_jobs(server, "jobs")
+    run_worker([server], {"jobs": lambda job: second.append(job.data)})
+    wait_for(lambda: len(second) == left, message=f"the other {left} jobs")
+    print(f"queued 6, prefetch 4, stopped with one in hand: the stopping worker ran {len(first)}, "
+          f"left queued {left}, run by the next {len(second)}, lost {6 - len(first) - len(second)}")
+    assert (len(first), left) == (4, 2)  # the job in hand and the three fetched ahead
     assert sorted(first + second) == sorted(b"%d" % n for n in range(6))
+
+
+@pytest.mark.parametrize("servers", [1, 2])
+def test_max_jobs_is_never_exceeded_by_prefetch(gearmand_factory, run_worker, servers):
+    """Held beyond the budget, a job would go back by disconnecting: under --job-retries=1, gone."""
+    gearmands = [gearmand_factory("--job-retries=1") for _ in range(servers)]
+    for server in gearmands:
+        queue_background(server, "jobs", 3)
+    ran, later = [], []
+    limited = run_worker(gearmands, {"jobs": lambda job: ran.append(job.unique)}, prefetch=3, max_jobs=2)
+    limited.join(10)
+    assert not limited.is_alive()  # the budget ends work() by itself
+    limited.worker.work()  # and a spent budget ends it at once
+    left = sum(total_jobs(server, "jobs") for server in gearmands)
+    run_worker(gearmands, {"jobs": lambda job: later.append(job.unique)})
+    wait_for(lambda: len(later) == left, message=f"the other {left} jobs")
+    queued = 3 * servers
+    print(f"queued {queued} on {servers} server(s), prefetch 3, max_jobs 2: ran {len(ran)}, left queued {left}, "
+          f"lost {queued - len(ran) - len(later)}")
+    assert (len(ran), left) == (2, queued - 2)
+    assert len(set(ran + later)) == queued
+
+
+def test_a_stopping_worker_waits_for_unanswered_job_requests_only_so_long(silent_server, run_worker, caplog):
+    worker = run_worker([silent_server], {"jobs": reverse}, grab_timeout=0.2)
+    (link,) = worker.worker._links
+    wait_for(lambda: link.connection is not None and link.outstanding == 1, message="the worker's GRAB")
+    worker.stop()
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [f"gearmand at {silent_server} did not answer 1 job request(s) within 0.2 s; disconnecting "
+                        "(a job it assigns now counts as a failed attempt)"]
 
 
 def test_stop_from_a_job_finishes_it_and_takes_no_other(client, gearmand, run_worker):
