@@ -14,15 +14,18 @@ from dataclasses import dataclass, replace
 from prettytable import PrettyTable
 
 from . import conf
+from .client import default_client
 from .discovery import discover
 from .exceptions import GearmanError, UnknownWorker
-from .protocol import AdminClient, FunctionStatus, ServerAddress, WorkerInfo
+from .protocol import AdminClient, FunctionStatus, JobHandle, JobStatus, ServerAddress, WorkerInfo
 
 HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response Time")
 TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")
 WORKER_COLUMNS = ("Worker IP", "Registered Tasks", "Client ID", "File Descriptor")
 LISTING_COLUMNS = ("App", "Worker", "Queue", "Gearman Function")
 LEFT_ALIGNED = {"Task Name", "Registered Tasks", "Client ID", "Gearman Function"}
+#: Seconds a server may take to answer before it is reported as down.
+DEFAULT_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,13 @@ def render_tables(reports: list[ServerReport]) -> str:
     return "\n\n".join(blocks)
 
 
+def json_document(reports: list[ServerReport]) -> dict:
+    """What `--json` prints, and what the admin's Servers page shows and polls."""
+    return {"servers": [report.as_dict() for report in reports]}
+
+
 def render_json(reports: list[ServerReport], *, indent: int | None = 2) -> str:
-    return json.dumps({"servers": [report.as_dict() for report in reports]}, indent=indent)
+    return json.dumps(json_document(reports), indent=indent)
 
 
 def _table(columns, rows) -> str:
@@ -136,6 +144,50 @@ def _table(columns, rows) -> str:
         table.align[column] = "l"
     table.add_rows(rows)
     return table.get_string()
+
+
+# -- one job -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """What gearmand says about one job (`status`, asked by its handle), or why it could not say (`error`)."""
+
+    job: str  # as asked for: a handle string, or a job id
+    handle: str | None = None  # str(JobHandle), once known
+    status: JobStatus | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will change: gearmand no longer knows the job, or it cannot be asked."""
+        return self.status is None or not self.status.known
+
+    def as_dict(self) -> dict:
+        status = self.status
+        return {
+            "job": self.job,
+            "handle": self.handle,
+            "status": None if status is None else {
+                "known": status.known, "running": status.running,
+                "numerator": status.numerator, "denominator": status.denominator,
+            },
+            "error": self.error,
+            "finished": self.finished,
+        }
+
+
+def inspect_job(job: str) -> JobReport:
+    """A job by its handle string (`str(JobHandle)`): gearmand's live status of it."""
+    try:
+        handle = JobHandle.from_string(job)
+    except ValueError as exc:
+        return JobReport(job, error=str(exc))
+    try:
+        status = default_client().get_job_status(handle, poll_timeout=DEFAULT_TIMEOUT)
+    except (GearmanError, ValueError) as exc:  # ValueError: a server this project does not submit to
+        return JobReport(job, str(handle), error=str(exc))
+    return JobReport(job, str(handle), status)
 
 
 # -- tasks defined in code ---------------------------------------------------

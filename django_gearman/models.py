@@ -34,3 +34,24 @@ class StoredJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.function} ({self.job_id})"
+
+
+class Server(models.Model):
+    """No table: the admin's Servers page (what `gearman_server_info` shows), which the
+    admin index lists under Gearman as it lists models; "Can view server" opens it."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "server"
+
+
+class JobLookup(models.Model):
+    """No table: the admin's page for one job by id or handle, its live status from gearmand
+    and then its stored result; "Can view job lookup" opens it."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "job lookup"
+        verbose_name_plural = "job lookup"

@@ -2,7 +2,13 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_gearman.inspection import configured_servers, inspect_servers, render_json, render_tables
+from django_gearman.inspection import (
+    DEFAULT_TIMEOUT,
+    configured_servers,
+    inspect_servers,
+    render_json,
+    render_tables,
+)
 from django_gearman.management.arguments import positive_float
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -20,8 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the same data as JSON")
         parser.add_argument("--watch", type=positive_float, metavar="SECONDS",
                             help="redraw every SECONDS until interrupted (with --json: one JSON document per line)")
-        parser.add_argument("--timeout", type=positive_float, default=2.0, metavar="SECONDS",
-                            help="give up on a server that has not answered within SECONDS (default 2)")
+        parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                            help=f"give up on a server that has not answered in SECONDS (default {DEFAULT_TIMEOUT:g})")
 
     def handle(self, *args, task_filter, as_json, watch, timeout, **options):
         servers = configured_servers()

@@ -1,0 +1,137 @@
+// The live pages of the Gearman admin: draws the page's data (embedded as JSON), then polls
+// the page's JSON view and draws it again, without reloading. Text goes in as text nodes,
+// never as HTML: function names and errors come from gearmand and may be anyone's.
+"use strict";
+{
+    function el(tag, attributes, ...children) {
+        const node = document.createElement(tag);
+        for (const [name, value] of Object.entries(attributes || {})) {
+            if (value !== null && value !== undefined) node.setAttribute(name, value);
+        }
+        for (const child of children.flat()) {
+            if (child === null || child === undefined || child === false) continue;
+            node.append(child instanceof Node ? child : String(child));
+        }
+        return node;
+    }
+
+    function table(columns, rows, empty) {
+        const body = rows.length ? rows : [el("tr", {}, el("td", {colspan: columns.length}, empty))];
+        return el("table", {},
+            el("thead", {}, el("tr", {}, columns.map(column => el("th", {scope: "col"}, column)))),
+            el("tbody", {}, body));
+    }
+
+    function cells(values) {
+        return Object.entries(values).map(([name, value]) => el("td", {class: name}, value));
+    }
+
+    // -- Servers: inspection.json_document, as `gearman_server_info --json` prints it --------
+
+    function drawServers(data) {
+        const down = data.servers.filter(server => server.error !== null);
+        return [
+            down.length ? el("ul", {class: "messagelist gearman-unanswered"}, down.map(server =>
+                el("li", {class: "error"}, `${server.host} did not answer: ${server.error}`))) : null,
+            data.servers.map(drawServer),
+        ];
+    }
+
+    function drawServer(server) {
+        const up = server.error === null;
+        const heading = el("h2", {}, server.host, " ",
+            el("span", {class: up ? "gearman-state gearman-up" : "gearman-state gearman-down"}, up ? "up" : "down"));
+        if (!up) {
+            return el("div", {class: "module gearman-server", "data-server": server.host}, heading,
+                el("p", {class: "gearman-error"}, server.error));
+        }
+        const ping = `${(server.ping_seconds * 1000).toFixed(3)} ms`;
+        return el("div", {class: "module gearman-server", "data-server": server.host}, heading,
+            el("p", {class: "gearman-facts"}, "gearmand ", el("span", {class: "version"}, server.version),
+                ", ping ", el("span", {class: "ping"}, ping)),
+            el("h3", {}, "Functions"),
+            table(["Function", "Workers", "Running jobs", "Queued jobs"], server.tasks.map(task =>
+                el("tr", {"data-function": task.name}, cells({
+                    name: task.name, workers: task.total_workers, running: task.running_jobs,
+                    queued: task.queued_jobs,
+                }))), "No functions."),
+            el("h3", {}, "Workers"),
+            table(["IP", "Client ID", "Functions", "File descriptor"], server.workers.map(worker =>
+                el("tr", {"data-client-id": worker.client_id}, cells({
+                    ip: worker.ip, "client-id": worker.client_id,
+                    functions: el("ul", {}, worker.registered_tasks.map(name => el("li", {}, name))),
+                    fd: worker.file_descriptor,
+                }))), "No workers."));
+    }
+
+    // -- A job: inspection.JobReport.as_dict() ------------------------------------------------
+
+    function drawJob(report) {
+        if (!report.job) return el("p", {}, "Enter a job handle or id above.");
+        return el("div", {class: "module gearman-job"},
+            el("h2", {}, "Job ", report.job),
+            report.handle && report.handle !== report.job ? el("p", {}, "Handle ", el("code", {}, report.handle)) : null,
+            report.error ? el("p", {class: "gearman-error"}, report.error) : null,
+            report.status ? drawStatus(report.status) : null);
+    }
+
+    function drawStatus(status) {
+        if (!status.known) {
+            return el("p", {class: "gearman-live", "data-state": "unknown"},
+                "gearmand does not know this job (any more): it has finished, or never existed.");
+        }
+        if (!status.running) return el("p", {class: "gearman-live", "data-state": "queued"}, "Queued: no worker has taken it yet.");
+        const progress = status.denominator
+            ? el("progress", {max: status.denominator, value: Math.min(status.numerator, status.denominator)})
+            : el("progress", {});
+        const reported = status.denominator ? `${status.numerator} / ${status.denominator}` : "no progress reported";
+        return el("p", {class: "gearman-live", "data-state": "running"}, "Running: ", progress, " ",
+            el("span", {class: "gearman-progress"}, reported));
+    }
+
+    // -- polling -------------------------------------------------------------------------------
+
+    const pages = {servers: {draw: drawServers, done: () => false}, job: {draw: drawJob, done: report => !report.job || report.finished}};
+
+    function start() {
+        const container = document.querySelector(".gearman-page");
+        const note = document.querySelector(".gearman-refreshed");
+        const page = pages[container.dataset.page];
+        const every = Number(container.dataset.refreshSeconds) * 1000;
+        let shownAt = new Date();
+
+        function show(data) {
+            container.replaceChildren(...[page.draw(data)].flat(Infinity).filter(Boolean));
+            shownAt = new Date();
+            note.classList.remove("gearman-stale");
+            if (page.done(data)) {
+                note.textContent = `Read at ${shownAt.toLocaleTimeString()}; nothing more will change.`;
+                return false;
+            }
+            note.textContent = `Refreshed at ${shownAt.toLocaleTimeString()}, every ${every / 1000} s.`;
+            return true;
+        }
+
+        async function refresh() {
+            let again = true;
+            try {
+                const response = await fetch(container.dataset.url, {headers: {Accept: "application/json"}});
+                const type = response.headers.get("Content-Type") || "";
+                if (!response.ok || !type.startsWith("application/json")) {
+                    throw new Error(response.redirected ? "logged out? Reload the page to log in again" : `HTTP ${response.status}`);
+                }
+                again = show(await response.json());
+            } catch (error) {
+                note.classList.add("gearman-stale");
+                note.textContent = `Could not refresh at ${new Date().toLocaleTimeString()} (${error.message}); `
+                    + `showing what was read at ${shownAt.toLocaleTimeString()}.`;
+            }
+            if (again) setTimeout(refresh, every);
+        }
+
+        if (show(JSON.parse(document.getElementById("gearman-data").textContent))) setTimeout(refresh, every);
+    }
+
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+    else start();
+}
