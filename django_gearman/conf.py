@@ -41,6 +41,7 @@ class GearmanSettings:
     default_timeout: float | None
     submit_timeout: float | None
     always_eager: bool
+    metrics_token: str | None = None
 
 
 def _server_setting(name: str):
@@ -144,6 +145,7 @@ def problems() -> list[Problem]:
         found.append(Problem(
             "django_gearman.E007", f"GEARMAN_TASK_PREFIX must be a string without whitespace, not {prefix!r}."
         ))
+    found += _metrics_token_problems(getattr(settings, "GEARMAN_METRICS_TOKEN", None))
     if getattr(settings, "GEARMAN_ALWAYS_EAGER", False) and not settings.DEBUG:
         found.append(Problem(
             "django_gearman.W001",
@@ -151,6 +153,30 @@ def problems() -> list[Problem]:
             error=False,
         ))
     return found
+
+
+#: Fewer characters than this are too easy to guess for a secret that guards a view.
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+def _metrics_token_problems(token) -> list[Problem]:
+    """A token that is not a long secret without whitespace (described, never shown: it is a secret)."""
+    if token is None:
+        return []
+    if not isinstance(token, str):
+        fault = f"not {type(token).__name__}"
+    elif len(token) < MIN_METRICS_TOKEN_LENGTH:
+        fault = f"it has {len(token)}"
+    elif any(c.isspace() for c in token):
+        fault = "it contains whitespace"
+    else:
+        return []
+    return [Problem(
+        "django_gearman.E012",
+        f"GEARMAN_METRICS_TOKEN must be None or a string of at least {MIN_METRICS_TOKEN_LENGTH} characters "
+        f"without whitespace; {fault}.",
+        "For example: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+    )]
 
 
 _current: GearmanSettings | None = None
@@ -178,6 +204,7 @@ def _read() -> GearmanSettings:
         default_timeout=getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None),
         submit_timeout=getattr(settings, "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT),
         always_eager=bool(getattr(settings, "GEARMAN_ALWAYS_EAGER", False)),
+        metrics_token=getattr(settings, "GEARMAN_METRICS_TOKEN", None),
     )
 
 

@@ -84,6 +84,9 @@ BAD_SETTINGS = [
     ({"GEARMAN_SUBMIT_TIMEOUT": "5"}, "django_gearman.E008", "GEARMAN_SUBMIT_TIMEOUT must be a positive number"),
     ({"GEARMAN_TASK_PREFIX": "my project."}, "django_gearman.E007", "without whitespace"),
     ({"GEARMAN_TASK_PREFIX": None}, "django_gearman.E007", "GEARMAN_TASK_PREFIX must be a string"),
+    ({"GEARMAN_METRICS_TOKEN": "too-short"}, "django_gearman.E012", "16 characters without whitespace; it has 9."),
+    ({"GEARMAN_METRICS_TOKEN": "a token with spaces in it"}, "django_gearman.E012", "; it contains whitespace"),
+    ({"GEARMAN_METRICS_TOKEN": 1234567890123456789}, "django_gearman.E012", "; not int"),
 ]
 
 
@@ -105,6 +108,7 @@ def test_good_variants_pass(unset):
     unset.GEARMAN_DEFAULT_TIMEOUT = 2.5
     unset.GEARMAN_SUBMIT_TIMEOUT = None
     unset.GEARMAN_TASK_PREFIX = "staging."
+    unset.GEARMAN_METRICS_TOKEN = "k3Yb2-7qPzR_w9xVt4sL"
     assert gearman_checks() == []
     unset.GEARMAN_SERIALIZER = "pickle"  # allowed now: there is a signing key
     assert gearman_checks() == []
