@@ -15,11 +15,11 @@
         return node;
     }
 
+    // columns: {class: heading}, in order; the class also marks the column's cells.
     function table(columns, rows, empty) {
-        const body = rows.length ? rows : [el("tr", {}, el("td", {colspan: columns.length}, empty))];
-        return el("table", {},
-            el("thead", {}, el("tr", {}, columns.map(column => el("th", {scope: "col"}, column)))),
-            el("tbody", {}, body));
+        const headings = Object.entries(columns).map(([name, heading]) => el("th", {scope: "col", class: name}, heading));
+        const body = rows.length ? rows : [el("tr", {}, el("td", {colspan: headings.length}, empty))];
+        return el("table", {}, el("thead", {}, el("tr", {}, headings)), el("tbody", {}, body));
     }
 
     function cells(values) {
@@ -50,13 +50,15 @@
             el("p", {class: "gearman-facts"}, "gearmand ", el("span", {class: "version"}, server.version),
                 ", ping ", el("span", {class: "ping"}, ping)),
             el("h3", {}, "Functions"),
-            table(["Function", "Workers", "Running jobs", "Queued jobs"], server.tasks.map(task =>
+            table({name: "Function", workers: "Workers", running: "Running jobs", queued: "Queued jobs"},
+                server.tasks.map(task =>
                 el("tr", {"data-function": task.name}, cells({
                     name: task.name, workers: task.total_workers, running: task.running_jobs,
                     queued: task.queued_jobs,
                 }))), "No functions."),
             el("h3", {}, "Workers"),
-            table(["IP", "Client ID", "Functions", "File descriptor"], server.workers.map(worker =>
+            table({ip: "IP", "client-id": "Client ID", functions: "Functions", fd: "File descriptor"},
+                server.workers.map(worker =>
                 el("tr", {"data-client-id": worker.client_id}, cells({
                     ip: worker.ip, "client-id": worker.client_id,
                     functions: el("ul", {}, worker.registered_tasks.map(name => el("li", {}, name))),
