@@ -87,9 +87,10 @@ def test_the_progress_page_polls_the_status_view_of_its_job(gearman_settings, cl
     assert GearmanClient().get_job_status(handle).known  # queued: nobody serves count_to here
 
 
-def test_demo_command_shows_a_progress_bar_until_the_job_is_done(gearman_settings):
+def test_demo_command_shows_a_progress_bar_until_the_job_is_done(gearman_settings, tmp_path):
     demo = subprocess.run(
-        [sys.executable, str(MANAGE_PY), "demo"], env=manage_py_env([gearman_settings]),
+        [sys.executable, str(MANAGE_PY), "demo"],
+        env=manage_py_env([gearman_settings], {"TESTPROJECT_DB": str(tmp_path / "demo.sqlite3")}),
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
 

@@ -1,7 +1,10 @@
 """`manage.py demo`: gearmand, a worker and real jobs, start to finish.
 
 Uses the gearmand in GEARMAN_SERVERS if the environment sets one; otherwise
-starts a private gearmand on a free port and stops it afterwards.
+starts a private gearmand on a free port and stops it afterwards. Results go
+to the project's database (migrated first), where the admin's Gearman pages
+show them: `--dashboard` keeps gearmand and the worker up after the jobs and
+serves the admin with `manage.py runserver` until Ctrl-C.
 """
 
 import os
@@ -13,6 +16,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
@@ -21,12 +26,22 @@ from django_gearman.protocol import AdminClient
 from django_gearman.testing import GearmandServer
 
 MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
+#: The demo's admin account (testproject only: DEBUG is on and runserver listens on 127.0.0.1).
+ADMIN = ("admin", "admin")
+DASHBOARD_PATH = "/admin/django_gearman/"
 
 
 class Command(BaseCommand):
-    help = "Run a demo: gearmand, one worker, and a few real jobs."
+    help = "Run a demo: gearmand, one worker, and a few real jobs; --dashboard then serves the admin."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--dashboard", nargs="?", const="127.0.0.1:8000", metavar="HOST:PORT",
+                            help="after the jobs, serve the admin there (default 127.0.0.1:8000) until Ctrl-C")
+
+    def handle(self, *args, dashboard, **options):
+        call_command("migrate", verbosity=0)
+        if not User.objects.filter(username=ADMIN[0]).exists():
+            User.objects.create_superuser(ADMIN[0], password=ADMIN[1])
         with ExitStack() as cleanup:
             servers = os.environ.get("GEARMAN_SERVERS")
             if not servers:
@@ -37,11 +52,30 @@ class Command(BaseCommand):
                 self.stdout.write(f"started gearmand (pid {server.pid}) on {servers}")
             worker = self.start_worker(servers)
             cleanup.callback(self.stop_worker, worker)
-            cleanup.enter_context(override_settings(GEARMAN_SERVERS=servers.split(",")))
+            cleanup.enter_context(override_settings(GEARMAN_SERVERS=servers.split(","), GEARMAN_STORE_RESULTS=True))
             self.run_jobs(GearmanClient())
+            address = dashboard or "127.0.0.1:8000"
+            self.stdout.write(f"dashboard: http://{address}{DASHBOARD_PATH} (user {ADMIN[0]!r}, password {ADMIN[1]!r})")
+            if dashboard:
+                self.serve_dashboard(servers, dashboard)
+            else:
+                self.stdout.write(f"  to see it: GEARMAN_SERVERS={servers} {sys.executable} {MANAGE_PY} runserver, "
+                                  "with that gearmand running (this one stops now; --dashboard keeps it)")
+
+    def serve_dashboard(self, servers: str, address: str) -> None:
+        """runserver, with this gearmand and worker, until Ctrl-C (or until it exits)."""
+        self.stdout.write("serving the admin until Ctrl-C; gearmand and the worker stay up for it")
+        self.stdout.flush()
+        command = [sys.executable, str(MANAGE_PY), "runserver", "--noreload", address]
+        server = subprocess.Popen(command, env={**os.environ, "GEARMAN_SERVERS": servers, "GEARMAN_STORE_RESULTS": "1"})
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
 
     def start_worker(self, servers: str) -> subprocess.Popen:
-        env = {**os.environ, "GEARMAN_SERVERS": servers}
+        env = {**os.environ, "GEARMAN_SERVERS": servers, "GEARMAN_STORE_RESULTS": "1"}
         command = [sys.executable, str(MANAGE_PY), "gearman_worker", "-a", "shop", "-n", "worker"]
         worker = subprocess.Popen(command, env=env)
         self.stdout.write(f"started worker: manage.py gearman_worker -a shop -n worker (pid {worker.pid})")
