@@ -16,11 +16,13 @@ from support.commands import HOLD, PREFIX, UNSERVED
 from support.gearmand import point_settings_at, registered_functions, reserved_port, wait_status
 from support.netns import Network
 from support.processes import BACKGROUND_GRACE, BackgroundCall, WorkerProcess, manage_py_env
+from support.protocol import WorkerThread
 from support.waiting import wait_for
 from support.workers import release
 
 from django_gearman import GearmanClient
 from django_gearman.discovery import find_worker_module
+from django_gearman.protocol import Worker
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +128,37 @@ def start_peer_worker(gearmand, tmp_path):
     for process in started:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def run_worker():
+    """`run_worker(servers, {"name": callback or (callback, timeout)}, **Worker options)`: a protocol
+    `Worker` in a thread (a worker that is not a Django one, such as a rogue worker that anyone can run).
+
+    Returns a started `WorkerThread`; every one still running is stopped after the test.
+    """
+    threads: list[WorkerThread] = []
+
+    def run(servers, functions, **options) -> WorkerThread:
+        worker = Worker([str(server) for server in servers], **options)
+        for name, callback in functions.items():
+            callback, timeout = callback if isinstance(callback, tuple) else (callback, None)
+            worker.register(name, callback, timeout)
+        thread = WorkerThread(worker)
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield run
+    errors = []
+    for thread in threads:
+        if thread.is_alive() or thread.error is not None:
+            try:
+                thread.stop()
+            except BaseException as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support.protocol import ImpostorServer, PacketRecorder, WorkerThread
+from support.protocol import ImpostorServer, PacketRecorder
 
-from django_gearman.protocol import Client, Worker
+from django_gearman.protocol import Client
 
 
 @pytest.fixture
@@ -14,36 +14,6 @@ def client(gearmand):
     client = Client([gearmand.address])
     yield client
     client.close()
-
-
-@pytest.fixture
-def run_worker():
-    """`run_worker(servers, {"name": callback or (callback, timeout)}, **Worker options)`.
-
-    Returns a started `WorkerThread`; every one still running is stopped after the test.
-    """
-    threads: list[WorkerThread] = []
-
-    def run(servers, functions, **options) -> WorkerThread:
-        worker = Worker([str(server) for server in servers], **options)
-        for name, callback in functions.items():
-            callback, timeout = callback if isinstance(callback, tuple) else (callback, None)
-            worker.register(name, callback, timeout)
-        thread = WorkerThread(worker)
-        thread.start()
-        threads.append(thread)
-        return thread
-
-    yield run
-    errors = []
-    for thread in threads:
-        if thread.is_alive() or thread.error is not None:
-            try:
-                thread.stop()
-            except BaseException as exc:
-                errors.append(exc)
-    if errors:
-        raise errors[0]
 
 
 @pytest.fixture
