@@ -38,8 +38,10 @@ class JSONSerializer:
     def loads(self, data: bytes) -> Any:
         try:
             return json.loads(data, object_hook=_untag)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise PayloadError(f"payload is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise PayloadError("payload is not valid JSON: it is nested too deeply") from None
 
 
 class PickleSerializer:
@@ -94,16 +96,30 @@ def _tag(value: Any) -> Any:
     )
 
 
+def _items(tagged: dict) -> list:
+    items = tagged["items"]
+    if not isinstance(items, list):
+        raise TypeError(f'"items" must be a list, not {type(items).__name__}')
+    return items
+
+
+def _text(tagged: dict) -> str:
+    value = tagged["value"]
+    if not isinstance(value, str):
+        raise TypeError(f'"value" must be a string, not {type(value).__name__}')
+    return value
+
+
 _DECODERS = {
-    "dict": lambda tagged: {key: item for key, item in tagged["items"]},
-    "tuple": lambda tagged: tuple(tagged["items"]),
-    "datetime": lambda tagged: datetime.datetime.fromisoformat(tagged["value"]),
-    "date": lambda tagged: datetime.date.fromisoformat(tagged["value"]),
-    "time": lambda tagged: datetime.time.fromisoformat(tagged["value"]),
+    "dict": lambda tagged: {key: item for key, item in _items(tagged)},
+    "tuple": lambda tagged: tuple(_items(tagged)),
+    "datetime": lambda tagged: datetime.datetime.fromisoformat(_text(tagged)),
+    "date": lambda tagged: datetime.date.fromisoformat(_text(tagged)),
+    "time": lambda tagged: datetime.time.fromisoformat(_text(tagged)),
     "timedelta": lambda tagged: datetime.timedelta(*tagged["value"]),
-    "decimal": lambda tagged: decimal.Decimal(tagged["value"]),
-    "uuid": lambda tagged: uuid.UUID(tagged["value"]),
-    "bytes": lambda tagged: base64.b64decode(tagged["value"], validate=True),
+    "decimal": lambda tagged: decimal.Decimal(_text(tagged)),
+    "uuid": lambda tagged: uuid.UUID(_text(tagged)),
+    "bytes": lambda tagged: base64.b64decode(_text(tagged), validate=True),
 }
 
 
@@ -111,13 +127,16 @@ def _untag(obj: dict) -> Any:
     kind = obj.get(TAG)
     if kind is None:
         return obj
-    decoder = _DECODERS.get(kind)
+    decoder = _DECODERS.get(kind) if isinstance(kind, str) else None
     if decoder is None:
-        raise ValueError(f"unknown {TAG} tag {kind!r}")
+        raise PayloadError(f"payload cannot be decoded: unknown {TAG} tag {_preview(kind)}")
     try:
         return decoder(obj)
-    except (KeyError, TypeError, ValueError, decimal.InvalidOperation) as exc:
-        raise ValueError(f"malformed {kind} value {obj!r}: {exc}") from None
+    # What the constructors raise for values out of range or of the wrong type:
+    # a timedelta of 1e10 days overflows, uuid.UUID(5) is an AttributeError.
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise PayloadError(f"payload cannot be decoded: malformed {kind} value {_preview(obj)}: "
+                           f"{exception_message(exc)}") from None
 
 
 @lru_cache(maxsize=8)
@@ -180,6 +199,7 @@ class PayloadCodec:
     """
 
     def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None):
+        self.serializer_name = serializer
         self.serializer = get_serializer(serializer)
         if getattr(self.serializer, "requires_signing", False) and not signing_key:
             raise PayloadError(f"the {serializer!r} serializer refuses to run without GEARMAN_SIGNING_KEY")
@@ -191,13 +211,16 @@ class PayloadCodec:
 
     def _open(self, function: str | bytes, payload: bytes) -> Any:
         if self.signing_key:
-            return self.serializer.loads(unsign(payload, self.signing_key, function))
+            payload = unsign(payload, self.signing_key, function)
         try:
             return self.serializer.loads(payload)
         except PayloadError:
             if _looks_signed(payload):
                 raise PayloadError("payload is signed, but GEARMAN_SIGNING_KEY is not set on this side") from None
             raise
+        except Exception as exc:  # a custom serializer's own error
+            raise PayloadError(f"payload cannot be loaded by the {self.serializer_name!r} serializer: "
+                               f"{_exception_name(exc)}: {exception_message(exc)}") from exc
 
     def encode_request(self, function: str | bytes, args, kwargs) -> bytes:
         return self._seal(function, {"args": list(args), "kwargs": dict(kwargs)})
@@ -209,6 +232,8 @@ class PayloadCodec:
         args, kwargs = request.get("args", []), request.get("kwargs", {})
         if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             raise PayloadError(f'"args" must be a list and "kwargs" an object, got {_preview(request)}')
+        if not all(isinstance(name, str) for name in kwargs):
+            raise PayloadError(f'"kwargs" must have string keys, got {_preview(kwargs)}')
         return list(args), kwargs
 
     def encode_result(self, function: str | bytes, value: Any) -> bytes:
@@ -222,7 +247,7 @@ def encode_failure(exc: BaseException) -> bytes:
     """The failure report a worker sends (always plain JSON, never pickled)."""
     report = {
         "error": {
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            "type": _exception_name(exc),
             "message": exception_message(exc),
             "traceback": "".join(traceback.format_exception(exc)),
         }
@@ -237,8 +262,12 @@ def decode_failure(data: bytes | None) -> dict:
     try:
         error = json.loads(data)["error"]
         return {"type": error.get("type"), "message": error.get("message", ""), "traceback": error.get("traceback", "")}
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
         return {"type": None, "message": data.decode("utf-8", "replace"), "traceback": ""}
+
+
+def _exception_name(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
 
 
 def _compact_json(value: Any) -> bytes:

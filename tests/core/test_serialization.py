@@ -1,5 +1,6 @@
 """How arguments, results and failures travel: the JSON envelope, tagged types,
-pickle, custom serializers and HMAC signing, on their own and through real workers."""
+pickle, custom serializers and HMAC signing, on their own and through real workers;
+every payload that cannot be decoded is a PayloadError."""
 
 import datetime
 import decimal
@@ -14,6 +15,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy
 from shop.gearman_workers.worker import add, echo, whoami
 from support.apps import PROBE_ENV
+from support.protocol import wait_registered
 
 from django_gearman import GearmanClient, GearmanJobFailed, PayloadError
 from django_gearman.serializers import PayloadCodec, sign
@@ -104,10 +106,39 @@ def test_values_json_cannot_carry_are_refused_naming_the_type(value, message):
     (b'{"args": [{"__gearman__": "complex", "value": 1}]}', "unknown __gearman__ tag 'complex'"),
     (b'{"args": [{"__gearman__": "date", "value": "yesterday"}]}', "malformed date value"),
     (b'{"args": [{"__gearman__": "bytes", "value": "***"}]}', "malformed bytes value"),
+    (b'{"kwargs": {"__gearman__": "dict", "items": [[1, 2]]}}', '"kwargs" must have string keys'),
 ])
 def test_malformed_requests_are_payload_errors(payload, message):
     with pytest.raises(PayloadError, match=message):
         PayloadCodec().decode_request(ADD, payload)
+
+
+# Issue 10's reproductions: each escaped as another exception type (named in the comment).
+@pytest.mark.parametrize(("payload", "message"), [
+    (b'{"__gearman__":"timedelta","value":[1e10,0,0]}',  # OverflowError
+     r"payload cannot be decoded: malformed timedelta value .*: Python int too large"),
+    (b'{"__gearman__":"uuid","value":5}',  # AttributeError
+     r'payload cannot be decoded: malformed uuid value .*: "value" must be a string, not int'),
+    (b"[" * 100_000 + b"]" * 100_000,  # RecursionError
+     "payload is not valid JSON: it is nested too deeply"),
+    (b'{"__gearman__":["a list"]}',  # TypeError (unhashable)
+     r"payload cannot be decoded: unknown __gearman__ tag \['a list'\]"),
+    (b'{"__gearman__":"dict","items":[[[1],2]]}', r"malformed dict value .*: unhashable type: 'list'"),
+    (b'{"__gearman__":"tuple","items":"abc"}', r'malformed tuple value .*: "items" must be a list, not str'),
+    (b'{"__gearman__":"decimal","value":"1e999999999999999999999"}', "malformed decimal value"),
+    (b'{"__gearman__":"datetime","value":"2024-13-01"}', "malformed datetime value"),
+    (b'{"__gearman__":"bytes","value":"\xc3\xa9"}', "malformed bytes value"),
+    (b"1" * 5000, "payload is not valid JSON: Exceeds the limit"),  # int digits limit (ValueError)
+])
+def test_every_malformed_reply_is_a_payload_error_naming_the_problem(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        PayloadCodec().decode_result(ADD, payload)
+
+
+def test_a_custom_serializers_own_error_is_a_payload_error_naming_it():
+    with pytest.raises(PayloadError, match=r"payload cannot be loaded by the 'probe_serializers.HeaderedJSON' "
+                                           r"serializer: ValueError: not a probe-v1 payload"):
+        PayloadCodec("probe_serializers.HeaderedJSON").decode_result(ADD, b"[2]")
 
 
 @pytest.mark.parametrize("name", ["pickle", "django_gearman.serializers.PickleSerializer"])
@@ -212,6 +243,25 @@ def test_a_client_with_a_key_rejects_an_unsigned_reply(gearman_settings, setting
         add.submit(2, 3)
 
 
+#: What a worker that is not a Django one answers to job n: two replies that decode, then issue 10's three.
+REPLIES = [b"5", b'{"__gearman__":"date","value":"2024-05-01"}', b'{"__gearman__":"timedelta","value":[1e10,0,0]}',
+           b'{"__gearman__":"uuid","value":5}', b"[" * 100_000 + b"]" * 100_000]
+
+
+def test_a_batch_keeps_the_good_results_when_some_replies_are_bad(gearman_settings, run_worker, gearman):
+    run_worker([gearman_settings], {"replier": lambda job: REPLIES[json.loads(job.data)["args"][0]]})
+    wait_registered(gearman_settings, "replier")
+    results = gearman.submit_multiple_jobs("replier", [[n] for n in range(len(REPLIES))], return_exceptions=True)
+    assert results[:2] == [5, datetime.date(2024, 5, 1)]
+    assert [type(result) for result in results[2:]] == [PayloadError] * 3
+    assert [str(result).split(":")[0] for result in results[2:]] == [
+        "payload cannot be decoded", "payload cannot be decoded", "payload is not valid JSON"]
+
+    with pytest.raises(PayloadError, match="malformed timedelta value") as raised:  # without return_exceptions
+        gearman.submit_multiple_jobs("replier", [[n] for n in range(len(REPLIES))])
+    assert raised.value.results[:2] == [5, datetime.date(2024, 5, 1)]
+
+
 def test_pickle_through_a_worker(gearman_settings, start_worker, settings):
     pickling = {"GEARMAN_SERIALIZER": "pickle", "GEARMAN_SIGNING_KEY": KEY}
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env=pickling)
@@ -222,7 +272,7 @@ def test_pickle_through_a_worker(gearman_settings, start_worker, settings):
 def test_a_custom_serializer_through_a_worker(gearman_settings, start_worker, settings):
     custom = {**PROBE_ENV, "GEARMAN_SERIALIZER": "probe_serializers.HeaderedJSON"}
     start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings], env=custom)
-    with pytest.raises(GearmanJobFailed, match="ValueError: not a probe-v1 payload"):
+    with pytest.raises(GearmanJobFailed, match="PayloadError: payload cannot be loaded .* not a probe-v1 payload"):
         add.submit(2, 3)  # this side still speaks the built-in JSON
     settings.GEARMAN_SERIALIZER = "probe_serializers.HeaderedJSON"
     assert add.submit(2, 3) == 5
