@@ -14,6 +14,7 @@ _EXPORTS = {
     "GearmanTimeout": "exceptions",
     "PayloadError": "exceptions",
     "ProtocolError": "exceptions",
+    "UnverifiedFailureReport": "exceptions",
     "JobHandle": "protocol",
     "JobStatus": "protocol",
     "Task": "tasks",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from . import conf
-from .exceptions import GearmanError
+from .exceptions import GearmanError, GearmanJobFailed, PayloadError, UnverifiedFailureReport
 from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress, to_bytes
 from .registry import TaskLike
-from .serializers import PayloadCodec
+from .serializers import REQUEST, PayloadCodec
 from .transports import GearmandTransport, InProcessTransport, Outcome
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
@@ -56,7 +57,7 @@ class GearmanClient:
                     unchanged = (setup is not None and setup.servers == servers
                                  and setup.settings.submit_timeout == settings.submit_timeout)
                     gearmand = setup.gearmand if unchanged else GearmandTransport(servers, settings.submit_timeout)
-                    payload_codec = PayloadCodec(settings.serializer, settings.signing_key)
+                    payload_codec = PayloadCodec.from_settings(settings)
                     transport = (InProcessTransport(payload_codec, settings.task_prefix) if settings.always_eager
                                  else gearmand)
                     setup = self._current = _Setup(settings, servers, payload_codec, gearmand, transport)
@@ -186,18 +187,22 @@ class GearmanClient:
                 raise TypeError("data= sends raw bytes; it cannot be combined with args, kwargs or task keywords")
             if not isinstance(data, (bytes, str)):
                 raise TypeError(f"data= must be bytes or str, not {type(data).__name__}")
-            payload = data
+            body = to_bytes(data)
         else:
             if isinstance(args, (str, bytes, Mapping)) or (args is not None and not isinstance(args, Iterable)):
                 raise TypeError(f"args= must be a list or tuple of positional arguments, not {type(args).__name__}")
             if kwargs is not None and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
-            payload = self.payload_codec.encode_request(function, args or (), {**task_kwargs, **(kwargs or {})})
+            body = self.payload_codec.request_body(args or (), {**task_kwargs, **(kwargs or {})})
+        # The job id is known before the request is signed: signatures cover it.
         if unique is True:  # the arguments are the id: identical submissions in flight run once
-            unique = hashlib.blake2b(to_bytes(payload), digest_size=20).hexdigest()
-        elif unique is False:
-            unique = None
-        return JobRequest(function, payload, unique, priority, bool(background))  # no unique: a fresh id
+            job_id = hashlib.blake2b(body, digest_size=20).hexdigest().encode()
+        elif not unique:
+            job_id = uuid.uuid4().hex.encode()
+        else:
+            job_id = to_bytes(unique, "unique id")
+        payload = body if data is not None else self.payload_codec.seal(REQUEST, function, job_id, body)
+        return JobRequest(to_bytes(function, "task name"), payload, job_id, priority, bool(background))
 
 
 #: The keys a job dict of submit_multiple_jobs may have.
@@ -257,13 +262,32 @@ def _call_entry(task: str | TaskLike, arguments, number: int) -> Mapping:
 
 
 def _value(payload_codec: PayloadCodec, request: JobRequest, outcome: Outcome, raw: bool) -> Any:
-    """A job's decoded return value; a handle, raw reply or error as it is."""
+    """A job's decoded return value or failure; a handle, raw reply or other error as it is."""
+    if isinstance(outcome, GearmanJobFailed):
+        return _failure(payload_codec, request, outcome)
     if raw or isinstance(outcome, (JobHandle, GearmanError)):
         return outcome
     try:
-        return payload_codec.decode_result(request.function, outcome)
-    except GearmanError as exc:  # a reply this side cannot read (PayloadError) is that job's outcome
+        return payload_codec.decode_result(request.function, request.unique, outcome)
+    except PayloadError as exc:  # a reply this side cannot read is that job's outcome; the others keep theirs
         return exc
+
+
+def _failure(payload_codec: PayloadCodec, request: JobRequest, failed: GearmanJobFailed) -> GearmanJobFailed:
+    """The failure as the worker's report describes it (believed under a signing key only if signed for this job)."""
+    report = failed.exception_data if failed.exception_data is not None else (
+        failed.warnings[-1] if failed.warnings else None)
+    if report is None:  # a bare WORK_FAIL, or a failure this side made: there is nothing to read
+        return failed
+    details = {"handle": failed.handle, "exception_data": failed.exception_data, "warnings": failed.warnings}
+    try:
+        error = payload_codec.decode_failure(request.function, request.unique, report)
+    except PayloadError as exc:
+        return UnverifiedFailureReport(failed.task, str(exc), **details)
+    decoded = GearmanJobFailed(failed.task, error.message, exception_type=error.type, traceback=error.traceback,
+                               **details)
+    decoded.__cause__ = failed.__cause__  # in eager mode, the task's own exception
+    return decoded
 
 
 def _task_name(task) -> str | None:

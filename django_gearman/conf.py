@@ -9,7 +9,7 @@ both by the system checks and at run time.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -37,10 +37,13 @@ class GearmanSettings:
     worker_servers: tuple[str, ...]
     task_prefix: str
     serializer: str
-    signing_key: str | None
     default_timeout: float | None
     submit_timeout: float | None
     always_eager: bool
+    failure_tracebacks: bool
+    # Never in the repr: debug pages and error trackers print settings objects they find.
+    signing_key: str | bytes | None = field(repr=False)
+    signing_key_fallbacks: tuple[str | bytes, ...] = field(repr=False)
     metrics_token: str | None = None
 
 
@@ -100,6 +103,26 @@ def _seconds_or_none(value) -> bool:
     return value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0)
 
 
+def _fallback_problems(key, fallbacks) -> list[Problem]:
+    # The keys themselves never go into a message.
+    if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, (list, tuple)) or not all(
+        isinstance(fallback, (str, bytes)) and fallback for fallback in fallbacks
+    ):
+        return [Problem(
+            "django_gearman.E010",
+            "GEARMAN_SIGNING_KEY_FALLBACKS must be a list of non-empty strings "
+            f"(a {type(fallbacks).__name__} is set).",
+            "For example: GEARMAN_SIGNING_KEY_FALLBACKS = [OLD_KEY] while rotating keys.",
+        )]
+    if fallbacks and not key:
+        return [Problem(
+            "django_gearman.E010",
+            "GEARMAN_SIGNING_KEY_FALLBACKS is set without GEARMAN_SIGNING_KEY: nothing would be verified.",
+            "Set GEARMAN_SIGNING_KEY to the current key; the fallbacks are older keys still accepted.",
+        )]
+    return []
+
+
 def problems() -> list[Problem]:
     found = []
     checked = set()
@@ -126,6 +149,12 @@ def problems() -> list[Problem]:
             f"GEARMAN_SERIALIZER = {serializer!r} requires GEARMAN_SIGNING_KEY: loading unsigned payloads "
             "with it lets anyone who can reach gearmand run code on your workers.",
             "Set GEARMAN_SIGNING_KEY to a long random secret shared by clients and workers.",
+        ))
+    found += _fallback_problems(key, getattr(settings, "GEARMAN_SIGNING_KEY_FALLBACKS", ()))
+    tracebacks = getattr(settings, "GEARMAN_FAILURE_TRACEBACKS", True)
+    if not isinstance(tracebacks, bool):
+        found.append(Problem(
+            "django_gearman.E011", f"GEARMAN_FAILURE_TRACEBACKS must be True or False, not {tracebacks!r}."
         ))
     timeout = getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None)
     if not _seconds_or_none(timeout):
@@ -200,10 +229,12 @@ def _read() -> GearmanSettings:
         worker_servers=tuple(_server_setting("GEARMAN_WORKER_SERVERS")[1]),
         task_prefix=getattr(settings, "GEARMAN_TASK_PREFIX", ""),
         serializer=getattr(settings, "GEARMAN_SERIALIZER", "json"),
-        signing_key=getattr(settings, "GEARMAN_SIGNING_KEY", None),
         default_timeout=getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None),
         submit_timeout=getattr(settings, "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT),
         always_eager=bool(getattr(settings, "GEARMAN_ALWAYS_EAGER", False)),
+        failure_tracebacks=getattr(settings, "GEARMAN_FAILURE_TRACEBACKS", True),
+        signing_key=getattr(settings, "GEARMAN_SIGNING_KEY", None),
+        signing_key_fallbacks=tuple(getattr(settings, "GEARMAN_SIGNING_KEY_FALLBACKS", ())),
         metrics_token=getattr(settings, "GEARMAN_METRICS_TOKEN", None),
     )
 

@@ -24,11 +24,19 @@ __all__ = [
     "ProtocolError",
     "TasksFrameworkMissing",
     "UnknownWorker",
+    "UnverifiedFailureReport",
 ]
 
 
 class PayloadError(GearmanError):
     """A job's bytes could not be decoded, or failed signature verification."""
+
+
+class UnverifiedFailureReport(GearmanJobFailed, PayloadError):
+    """A job failed, but under GEARMAN_SIGNING_KEY its failure report is not one
+    signed for it (unsigned, forged, or another job's), so nothing it claims is
+    believed: `exception_type` is None, `message` says what is wrong and quotes
+    the unverified text, and `exception_data`/`warnings` hold the raw bytes."""
 
 
 class UnknownWorker(GearmanError, LookupError):

@@ -22,13 +22,13 @@ def execute(task: TaskLike, job: Job | LocalJob, payload_codec: PayloadCodec) ->
     value = _call(task, job, payload_codec)
     if task.raw:
         return value, to_bytes(value, f"the return value of raw task {task.name}")
-    return value, payload_codec.encode_result(job.function, value)
+    return value, payload_codec.encode_result(job.function, job.unique, value)
 
 
 def _call(task: TaskLike, job: Job | LocalJob, payload_codec: PayloadCodec) -> Any:
     if task.raw:
         return task.func(job.data, job=job) if task.takes_job else task.func(job.data)
-    args, kwargs = payload_codec.decode_request(job.function, job.data)
+    args, kwargs = payload_codec.decode_request(job.function, job.unique, job.data)
     if task.takes_job:
         if "job" in kwargs:
             raise PayloadError(f"task {task.name} receives the running job as `job`; a caller cannot pass `job`")

@@ -15,14 +15,17 @@ import hmac
 import json
 import math
 import pickle
+import re
 import traceback
 import uuid
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
+from . import conf
 from .exceptions import PayloadError
 from .protocol.errors import exception_message
 
@@ -151,82 +154,140 @@ def get_serializer(name: str):
 
 # -- signing ---------------------------------------------------------------
 
+#: The ways a payload travels. A signature says which one it was made for, so
+#: a captured reply cannot be sent back as a request, nor a request as a reply.
+REQUEST, REPLY, FAILURE = "request", "reply", "failure"
+DIRECTIONS = (REQUEST, REPLY, FAILURE)
+_NOUNS = {REQUEST: "request", REPLY: "reply", FAILURE: "failure report"}
+
+SIGNATURE_VERSION = b"v2"
 SIGNATURE_LENGTH = 64  # hex digits of an HMAC-SHA256
+#: `v2:<signature>:` before the body; group 1 is empty for the old v1 form, `<signature>:` alone.
+_SIGNED = re.compile(rb"(v2:)?([0-9a-f]{64}):")
 
 
-def sign(body: bytes, key: str | bytes, function: str | bytes) -> bytes:
-    """`<hex HMAC-SHA256 of function NUL body>:` + body.
+class SigningKeys:
+    """GEARMAN_SIGNING_KEY, which signs, and GEARMAN_SIGNING_KEY_FALLBACKS, which verify too.
 
-    The Gearman function name is signed with the body, so a signed job
-    cannot be replayed to another task."""
-    return _mac(body, key, function).encode("ascii") + b":" + body
+    No key is in its repr, and no frame that raises holds a key: error pages and
+    trackers that show local variables only ever see this object.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, key: str | bytes, fallbacks: Iterable[str | bytes] = ()):
+        self._keys = tuple(_utf8(each) for each in (key, *fallbacks))
+
+    def __repr__(self) -> str:
+        return f"<SigningKeys: a key and {len(self._keys) - 1} fallback(s)>"
+
+    def sign(self, direction: str, function: str | bytes, job_id: str | bytes, body: bytes) -> bytes:
+        """`v2:` + hex HMAC-SHA256, with the current key, of `v2 NUL direction NUL function NUL job_id NUL body`,
+        then `:` and the body (docs/wire-format.md)."""
+        return b"v2:" + self._mac(self._keys[0], _message(direction, function, job_id, body)) + b":" + body
+
+    def unsign(self, direction: str, function: str | bytes, job_id: str | bytes, payload: bytes) -> bytes:
+        """The body of a payload signed, with any of the keys, for this direction, function and job id;
+        otherwise PayloadError saying what is wrong with it."""
+        noun = _NOUNS[direction]
+        signed = _SIGNED.match(payload)
+        if signed is None:
+            raise PayloadError(f"{noun} is not signed, but GEARMAN_SIGNING_KEY requires signed payloads")
+        if not signed[1]:
+            raise PayloadError(f"{noun} is signed in the old v1 format (without direction and job id); "
+                               "the sender must be upgraded to sign v2 (docs/wire-format.md)")
+        signature, body = signed[2], payload[signed.end():]
+        if self._accepts(signature, _message(direction, function, job_id, body)):
+            return body
+        for other in DIRECTIONS:
+            if other != direction and self._accepts(signature, _message(other, function, job_id, body)):
+                raise PayloadError(f"{noun} carries the signature of a {_NOUNS[other]}: "
+                                   f"a captured {_NOUNS[other]} was sent back as a {noun}")
+        raise PayloadError(f"{noun} signature does not match: it was tampered with, or signed with another key, "
+                           "for another task or for another job")
+
+    def _accepts(self, signature: bytes, message: bytes) -> bool:
+        return any(hmac.compare_digest(signature, self._mac(key, message)) for key in self._keys)
+
+    @staticmethod
+    def _mac(key: bytes, message: bytes) -> bytes:
+        return hmac.new(key, message, hashlib.sha256).hexdigest().encode("ascii")
 
 
-def unsign(payload: bytes, key: str | bytes, function: str | bytes) -> bytes:
-    """The body of a payload signed for `function`; PayloadError if unsigned or tampered with."""
-    signature, separator, body = payload.partition(b":")
-    if not separator or len(signature) != SIGNATURE_LENGTH:
-        raise PayloadError("payload is not signed, but GEARMAN_SIGNING_KEY requires signed payloads")
-    if not hmac.compare_digest(signature, _mac(body, key, function).encode("ascii")):
-        raise PayloadError(
-            "payload signature does not match: it was tampered with, signed with another key or for another task"
-        )
-    return body
-
-
-def _looks_signed(payload: bytes) -> bool:
-    signature, separator, _ = payload.partition(b":")
-    return bool(separator) and len(signature) == SIGNATURE_LENGTH and all(c in b"0123456789abcdef" for c in signature)
-
-
-def _mac(body: bytes, key: str | bytes, function: str | bytes) -> str:
-    message = _utf8(function) + b"\0" + body
-    return hmac.new(_utf8(key), message, hashlib.sha256).hexdigest()
+def _message(direction: str, function: str | bytes, job_id: str | bytes, body: bytes) -> bytes:
+    # Function names and job ids are Gearman fields, which cannot hold a NUL, so the joined fields cannot be
+    # confused; the body is last and may hold anything.
+    return b"\0".join((SIGNATURE_VERSION, direction.encode("ascii"), _utf8(function), _utf8(job_id), body))
 
 
 def _utf8(text: str | bytes) -> bytes:
-    return text.encode() if isinstance(text, str) else text
+    return text.encode() if isinstance(text, str) else bytes(text)
 
 
 # -- envelopes ---------------------------------------------------------------
 
 
-class PayloadCodec:
-    """Encodes requests and replies for one (serializer, signing key) configuration.
+class FailureReport(NamedTuple):
+    """What a worker said about a job that failed."""
 
-    `function` is the Gearman function name the job runs under (prefix
-    included); signatures cover it.
+    type: str | None
+    message: str
+    traceback: str
+
+
+class PayloadCodec:
+    """Requests, replies and failure reports for one configuration: a serializer, signing keys and
+    whether failure reports carry tracebacks.
+
+    `function` is the Gearman function name a job runs under (prefix included)
+    and `job_id` its unique id in gearmand; signatures cover both, and which way
+    the payload goes. Decoding raises PayloadError, and nothing else, for bytes
+    it cannot accept.
     """
 
-    def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None):
+    def __init__(self, serializer: str = "json", signing_key: str | bytes | None = None, *,
+                 signing_key_fallbacks: Iterable[str | bytes] = (), failure_tracebacks: bool = True):
         self.serializer_name = serializer
         self.serializer = get_serializer(serializer)
         if getattr(self.serializer, "requires_signing", False) and not signing_key:
             raise PayloadError(f"the {serializer!r} serializer refuses to run without GEARMAN_SIGNING_KEY")
-        self.signing_key = signing_key
+        self.signing_keys = SigningKeys(signing_key, signing_key_fallbacks) if signing_key else None
+        self.failure_tracebacks = failure_tracebacks
 
-    def _seal(self, function: str | bytes, value: Any) -> bytes:
-        body = self.serializer.dumps(value)
-        return sign(body, self.signing_key, function) if self.signing_key else body
+    @classmethod
+    def from_settings(cls, settings: conf.GearmanSettings) -> PayloadCodec:
+        return cls(settings.serializer, settings.signing_key, signing_key_fallbacks=settings.signing_key_fallbacks,
+                   failure_tracebacks=settings.failure_tracebacks)
 
-    def _open(self, function: str | bytes, payload: bytes) -> Any:
-        if self.signing_key:
-            payload = unsign(payload, self.signing_key, function)
+    def __repr__(self) -> str:
+        return f"<PayloadCodec {self.serializer_name!r}, {'signed' if self.signing_keys else 'unsigned'}>"
+
+    def seal(self, direction: str, function: str | bytes, job_id: str | bytes, body: bytes) -> bytes:
+        """The body as it goes on the wire: signed when there is a key."""
+        return self.signing_keys.sign(direction, function, job_id, body) if self.signing_keys else body
+
+    def _open(self, direction: str, function: str | bytes, job_id: str | bytes, payload: bytes) -> Any:
+        body = self.signing_keys.unsign(direction, function, job_id, payload) if self.signing_keys else payload
         try:
-            return self.serializer.loads(payload)
+            return self.serializer.loads(body)
         except PayloadError:
-            if _looks_signed(payload):
-                raise PayloadError("payload is signed, but GEARMAN_SIGNING_KEY is not set on this side") from None
+            if self.signing_keys is None and _SIGNED.match(payload):
+                raise PayloadError(f"{_NOUNS[direction]} is signed, but GEARMAN_SIGNING_KEY is not set on this side"
+                                   ) from None
             raise
         except Exception as exc:  # a custom serializer's own error
-            raise PayloadError(f"payload cannot be loaded by the {self.serializer_name!r} serializer: "
+            raise PayloadError(f"{_NOUNS[direction]} cannot be loaded by the {self.serializer_name!r} serializer: "
                                f"{_exception_name(exc)}: {exception_message(exc)}") from exc
 
-    def encode_request(self, function: str | bytes, args, kwargs) -> bytes:
-        return self._seal(function, {"args": list(args), "kwargs": dict(kwargs)})
+    def request_body(self, args, kwargs) -> bytes:
+        """The serialized envelope, before signing (`unique=True` derives the job id from it)."""
+        return self.serializer.dumps({"args": list(args), "kwargs": dict(kwargs)})
 
-    def decode_request(self, function: str | bytes, payload: bytes) -> tuple[list, dict]:
-        request = self._open(function, payload)
+    def encode_request(self, function: str | bytes, job_id: str | bytes, args, kwargs) -> bytes:
+        return self.seal(REQUEST, function, job_id, self.request_body(args, kwargs))
+
+    def decode_request(self, function: str | bytes, job_id: str | bytes, payload: bytes) -> tuple[list, dict]:
+        request = self._open(REQUEST, function, job_id, payload)
         if not isinstance(request, dict) or set(request) - {"args", "kwargs"}:
             raise PayloadError(f'request must be {{"args": [...], "kwargs": {{...}}}}, got {_preview(request)}')
         args, kwargs = request.get("args", []), request.get("kwargs", {})
@@ -236,34 +297,57 @@ class PayloadCodec:
             raise PayloadError(f'"kwargs" must have string keys, got {_preview(kwargs)}')
         return list(args), kwargs
 
-    def encode_result(self, function: str | bytes, value: Any) -> bytes:
-        return self._seal(function, value)
+    def encode_result(self, function: str | bytes, job_id: str | bytes, value: Any) -> bytes:
+        return self.seal(REPLY, function, job_id, self.serializer.dumps(value))
 
-    def decode_result(self, function: str | bytes, payload: bytes) -> Any:
-        return self._open(function, payload)
+    def decode_result(self, function: str | bytes, job_id: str | bytes, payload: bytes) -> Any:
+        return self._open(REPLY, function, job_id, payload)
+
+    def encode_failure(self, function: str | bytes, job_id: str | bytes, exc: BaseException) -> bytes:
+        """The failure report a worker sends: always JSON, never pickled; signed when there is a key. The
+        traceback is left out with GEARMAN_FAILURE_TRACEBACKS = False."""
+        error = {"type": _exception_name(exc), "message": exception_message(exc)}
+        if self.failure_tracebacks:
+            error["traceback"] = "".join(traceback.format_exception(exc))
+        return self.seal(FAILURE, function, job_id, _compact_json({"error": error}))
+
+    def decode_failure(self, function: str | bytes, job_id: str | bytes, data: bytes) -> FailureReport:
+        """What a worker's failure report says.
+
+        With a key, only a report signed for this job is believed: anything else
+        is a PayloadError that says why and quotes the unverified text. Without
+        one, a signed report is read as it is, and text that is not a report (a
+        worker in another language giving a reason) is the message.
+        """
+        signed = _SIGNED.match(data)
+        body = data[signed.end():] if signed and signed[1] else data
+        if self.signing_keys is None:
+            return _failure_report(body) or FailureReport(None, data.decode("utf-8", "replace"), "")
+        try:
+            body = self.signing_keys.unsign(FAILURE, function, job_id, data)
+        except PayloadError as exc:
+            claimed = _failure_report(body)
+            text = ": ".join(filter(None, claimed[:2])) if claimed else body.decode("utf-8", "replace")
+            raise PayloadError(f"{exc}; unverified, it says {_preview(text, 300)}") from None
+        report = _failure_report(body)
+        if report is None:
+            raise PayloadError(f"failure report is signed but is not a report: {_preview(body)}")
+        return report
 
 
-def encode_failure(exc: BaseException) -> bytes:
-    """The failure report a worker sends (always plain JSON, never pickled)."""
-    report = {
-        "error": {
-            "type": _exception_name(exc),
-            "message": exception_message(exc),
-            "traceback": "".join(traceback.format_exception(exc)),
-        }
-    }
-    return _compact_json(report)
-
-
-def decode_failure(data: bytes | None) -> dict:
-    """type/message/traceback from a failure report; foreign workers' text becomes the message."""
-    if not data:
-        return {"type": None, "message": "", "traceback": ""}
+def _failure_report(body: bytes) -> FailureReport | None:
+    """The report in `body`, if it is one: {"error": {"type": ..., "message": ..., "traceback": ...}}."""
     try:
-        error = json.loads(data)["error"]
-        return {"type": error.get("type"), "message": error.get("message", ""), "traceback": error.get("traceback", "")}
-    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
-        return {"type": None, "message": data.decode("utf-8", "replace"), "traceback": ""}
+        error = json.loads(body)["error"]
+    except (ValueError, RecursionError, KeyError, TypeError):
+        return None
+    if not isinstance(error, dict):
+        return None
+    report = FailureReport(error.get("type"), error.get("message", ""), error.get("traceback", ""))
+    if (report.type is not None and not isinstance(report.type, str)) or not isinstance(report.message, str) \
+            or not isinstance(report.traceback, str):
+        return None
+    return report
 
 
 def _exception_name(exc: BaseException) -> str:
@@ -274,6 +358,6 @@ def _compact_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _preview(value: Any) -> str:
+def _preview(value: Any, limit: int = 80) -> str:
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."

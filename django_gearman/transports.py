@@ -4,7 +4,9 @@ The client picks a transport each time it reads new settings:
 `GearmandTransport` (the protocol `Client`) normally, `InProcessTransport`
 with GEARMAN_ALWAYS_EAGER. Both run a batch of `JobRequest`s and return each
 job's outcome, in order: its reply bytes, its `JobHandle` (background jobs,
-and jobs nobody waits for), or the `GearmanError` it ended with.
+and jobs nobody waits for), or the `GearmanError` it ended with (for a failed
+job, a `GearmanJobFailed` carrying the worker's report unread: reading and
+verifying replies and reports is the client's).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from .exceptions import GearmanError, GearmanJobFailed, GearmanServerUnavailable
 from .execution import LocalJob, execute
 from .protocol import Client, JobHandle, JobRequest, JobStatus
 from .registry import TaskLike, get_task
-from .serializers import PayloadCodec, decode_failure, encode_failure
+from .serializers import PayloadCodec
 
 Outcome = bytes | JobHandle | GearmanError
 
@@ -75,7 +77,9 @@ class InProcessTransport:
         try:
             _, reply = execute(task, job, self.payload_codec)
         except Exception as exc:
-            failure = _job_failed(name, encode_failure(exc), handle=str(handle))
+            # The report a worker would send; the client reads it as it reads a worker's.
+            report = self.payload_codec.encode_failure(request.function, request.unique, exc)
+            failure = GearmanJobFailed(name, handle=str(handle), warnings=(report,))
             failure.__cause__ = exc  # raised later by the client: keep the task's own traceback
             return failure
         return handle if request.background or not wait else reply
@@ -84,24 +88,12 @@ class InProcessTransport:
         return JobStatus(known=False, running=False, numerator=0, denominator=0)  # eager jobs are done
 
 
-def _job_failed(task: str, report: bytes | None, **details) -> GearmanJobFailed:
-    """GearmanJobFailed carrying the remote error described by a worker's failure report."""
-    error = decode_failure(report)
-    return GearmanJobFailed(task, error["message"], exception_type=error["type"], traceback=error["traceback"],
-                            **details)
-
-
 def _outcome(request: JobRequest, *, waited: bool) -> Outcome:
     if not waited and request.error is None:
         return request.handle
     try:
         return request.outcome()
-    except GearmanJobFailed as failed:
-        report = failed.exception_data if failed.exception_data is not None else (
-            failed.warnings[-1] if failed.warnings else None)
-        return _job_failed(failed.task, report, handle=failed.handle, exception_data=failed.exception_data,
-                          warnings=failed.warnings)
-    except GearmanError as error:
+    except GearmanError as error:  # GearmanJobFailed with the worker's report as it came: the client reads it
         return error
 
 

@@ -16,7 +16,7 @@ from .execution import execute
 from .protocol import Job
 from .protocol import Worker as ProtocolWorker
 from .registry import TaskLike
-from .serializers import PayloadCodec, encode_failure
+from .serializers import PayloadCodec
 from .spec import WorkerSpec
 
 logger = logging.getLogger("django_gearman.worker")
@@ -44,7 +44,7 @@ class GearmanWorker:
     ):
         settings = conf.get()
         self.spec = spec
-        self.payload_codec = PayloadCodec(settings.serializer, settings.signing_key)
+        self.payload_codec = PayloadCodec.from_settings(settings)
         self.max_jobs = max_jobs
         self.max_memory_mb = max_memory_mb
         self.jobs_done = 0
@@ -76,7 +76,7 @@ class GearmanWorker:
             except Exception as exc:
                 logger.exception("task %s (job %s, id %s) failed", task.name, job.handle.decode("latin-1"),
                                  job.unique.decode("utf-8", "backslashreplace"))
-                job.send_fail(encode_failure(exc))
+                job.send_fail(self.payload_codec.encode_failure(job.function, job.unique, exc))
                 _send_hook("task_failed", sender=task, job=job, exception=exc)
                 reply = None
             else:

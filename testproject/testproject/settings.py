@@ -72,6 +72,8 @@ GEARMAN_SERVERS = os.environ.get("GEARMAN_SERVERS", "127.0.0.1:4730").split(",")
 GEARMAN_TASK_PREFIX = os.environ.get("GEARMAN_TASK_PREFIX", "")
 GEARMAN_SERIALIZER = os.environ.get("GEARMAN_SERIALIZER", "json")
 GEARMAN_SIGNING_KEY = os.environ.get("GEARMAN_SIGNING_KEY") or None
+GEARMAN_SIGNING_KEY_FALLBACKS = [key for key in os.environ.get("GEARMAN_SIGNING_KEY_FALLBACKS", "").split(",") if key]
+GEARMAN_FAILURE_TRACEBACKS = os.environ.get("GEARMAN_FAILURE_TRACEBACKS", "1") == "1"
 
 # Django's tasks framework (shop/tasks.py): run by `manage.py gearman_worker --django-tasks`.
 TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUES": ["default", "reports"]}}

@@ -11,8 +11,8 @@ from django_gearman import GearmanClient, conf
 
 GEARMAN_SETTINGS = (
     "GEARMAN_SERVERS", "GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS", "GEARMAN_TASK_PREFIX",
-    "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_DEFAULT_TIMEOUT", "GEARMAN_SUBMIT_TIMEOUT",
-    "GEARMAN_ALWAYS_EAGER",
+    "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_SIGNING_KEY_FALLBACKS", "GEARMAN_DEFAULT_TIMEOUT",
+    "GEARMAN_SUBMIT_TIMEOUT", "GEARMAN_ALWAYS_EAGER", "GEARMAN_FAILURE_TRACEBACKS",
 )
 
 
@@ -36,9 +36,11 @@ def test_defaults_are_those_of_the_spec(unset):
         task_prefix="",
         serializer="json",
         signing_key=None,
+        signing_key_fallbacks=(),
         default_timeout=None,
         submit_timeout=5.0,
         always_eager=False,
+        failure_tracebacks=True,
     )
     assert gearman_checks() == []
 
@@ -87,6 +89,13 @@ BAD_SETTINGS = [
     ({"GEARMAN_METRICS_TOKEN": "too-short"}, "django_gearman.E012", "16 characters without whitespace; it has 9."),
     ({"GEARMAN_METRICS_TOKEN": "a token with spaces in it"}, "django_gearman.E012", "; it contains whitespace"),
     ({"GEARMAN_METRICS_TOKEN": 1234567890123456789}, "django_gearman.E012", "; not int"),
+    ({"GEARMAN_SIGNING_KEY": "k", "GEARMAN_SIGNING_KEY_FALLBACKS": "old"}, "django_gearman.E010",
+     "GEARMAN_SIGNING_KEY_FALLBACKS must be a list of non-empty strings (a str is set)"),
+    ({"GEARMAN_SIGNING_KEY": "k", "GEARMAN_SIGNING_KEY_FALLBACKS": ["old", ""]}, "django_gearman.E010",
+     "GEARMAN_SIGNING_KEY_FALLBACKS must be a list of non-empty strings (a list is set)"),
+    ({"GEARMAN_SIGNING_KEY_FALLBACKS": ["old"]}, "django_gearman.E010",
+     "GEARMAN_SIGNING_KEY_FALLBACKS is set without GEARMAN_SIGNING_KEY: nothing would be verified"),
+    ({"GEARMAN_FAILURE_TRACEBACKS": "no"}, "django_gearman.E011", "GEARMAN_FAILURE_TRACEBACKS must be True or False"),
 ]
 
 
@@ -105,6 +114,8 @@ def test_good_variants_pass(unset):
     unset.GEARMAN_CLIENT_SERVERS = ("gearman-1", "gearman-2:4731", "[::1]:4730", ("10.0.0.5", 4730))
     unset.GEARMAN_SERIALIZER = "probe_serializers.HeaderedJSON"
     unset.GEARMAN_SIGNING_KEY = b"bytes are fine too"
+    unset.GEARMAN_SIGNING_KEY_FALLBACKS = ["an older key", b"an even older one"]
+    unset.GEARMAN_FAILURE_TRACEBACKS = False
     unset.GEARMAN_DEFAULT_TIMEOUT = 2.5
     unset.GEARMAN_SUBMIT_TIMEOUT = None
     unset.GEARMAN_TASK_PREFIX = "staging."
@@ -112,6 +123,14 @@ def test_good_variants_pass(unset):
     assert gearman_checks() == []
     unset.GEARMAN_SERIALIZER = "pickle"  # allowed now: there is a signing key
     assert gearman_checks() == []
+
+
+def test_no_key_is_in_the_settings_repr_or_a_check_message(unset):
+    unset.GEARMAN_SIGNING_KEY, unset.GEARMAN_SIGNING_KEY_FALLBACKS = "current-secret", ["old-secret"]
+    assert "secret" not in repr(conf.get())
+    unset.GEARMAN_SIGNING_KEY_FALLBACKS = ("old-secret", 5)
+    (error,) = gearman_checks()
+    assert "secret" not in error.msg and "secret" not in str(error.hint)
 
 
 def test_always_eager_without_debug_is_a_warning(unset):
