@@ -63,7 +63,7 @@ def test_delayed_email_is_queued_by_the_view_and_sent_by_the_mail_worker(serve, 
 
 def test_recipe_views_refuse_bad_input_with_a_message(client):
     assert client.post("/recipes/words/", {"text": "a", "pieces": "many"}).content == (
-        b"pieces and top must be whole numbers")
+        b"pieces must be a whole number, not 'many'")
     assert client.post("/recipes/words/", {"text": "a", "pieces": 0}).status_code == 400
     assert client.post("/recipes/orders/", "[]", content_type="application/json").status_code == 400
     assert client.post("/recipes/contact/", {"name": "Ann"}).content == b"message is required"
