@@ -279,13 +279,13 @@ def _failure(payload_codec: PayloadCodec, request: JobRequest, failed: GearmanJo
         failed.warnings[-1] if failed.warnings else None)
     if report is None:  # a bare WORK_FAIL, or a failure this side made: there is nothing to read
         return failed
-    details = {"handle": failed.handle, "exception_data": failed.exception_data, "warnings": failed.warnings}
     try:
         error = payload_codec.decode_failure(request.function, request.unique, report)
     except PayloadError as exc:
-        return UnverifiedFailureReport(failed.task, str(exc), **details)
+        return UnverifiedFailureReport(failed.task, str(exc), handle=failed.handle,
+                                       exception_data=failed.exception_data, warnings=failed.warnings)
     decoded = GearmanJobFailed(failed.task, error.message, exception_type=error.type, traceback=error.traceback,
-                               **details)
+                               handle=failed.handle, exception_data=failed.exception_data, warnings=failed.warnings)
     decoded.__cause__ = failed.__cause__  # in eager mode, the task's own exception
     return decoded
 
