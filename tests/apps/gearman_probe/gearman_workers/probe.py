@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from shop.gearman_workers.worker import add  # noqa: F401  (imported, so not served by this worker)
@@ -15,8 +16,11 @@ class ProbeError(Exception):
 
 @gearman_task
 def record(path, *args, **kwargs):
-    """Writes the arguments it got to `path` as JSON: what a background job received, for the test to read."""
-    Path(path).write_text(json.dumps({"args": args, "kwargs": kwargs}))
+    """Writes the arguments it got to `path` as JSON: what a background job received, for the test to read.
+    Written aside and renamed, so a test that sees the file never reads it half-written."""
+    partial = Path(f"{path}.partial")
+    partial.write_text(json.dumps({"args": args, "kwargs": kwargs}))
+    os.replace(partial, path)
     return path
 
 
