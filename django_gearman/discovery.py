@@ -1,4 +1,5 @@
-"""Finding the worker modules: the modules of every installed app's `gearman_workers` package."""
+"""Finding the worker modules: the modules of every installed app's `gearman_workers` package,
+and what a worker serves (a `WorkerSpec` of a module, an app or the project)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,20 @@ class WorkerModule:
 
         UnknownWorker if there are none (listing the module's queues).
         """
-        if not self.tasks:
-            raise UnknownWorker(f"worker module {self.label} has no tasks")
-        if queue is None:
-            return WorkerSpec(self.label, self.tasks)
-        tasks = tuple(task for task in self.tasks if task.queue == queue)
-        if not tasks:
-            queues = ", ".join(sorted({task.queue for task in self.tasks if task.queue is not None})) or "none"
-            raise UnknownWorker(f"worker module {self.label} has no tasks in queue {queue!r}; its queues: {queues}")
-        return WorkerSpec(self.label, tasks, queue)
+        return _spec(self.label, f"worker module {self.label}", self.tasks, queue)
+
+
+def _spec(label: str, what: str, tasks: tuple[TaskLike, ...], queue: str | None) -> WorkerSpec:
+    """A worker of `tasks`, or of those in `queue`; UnknownWorker naming `what` if that leaves none."""
+    if not tasks:
+        raise UnknownWorker(f"{what} has no tasks")
+    if queue is None:
+        return WorkerSpec(label, tasks)
+    chosen = tuple(task for task in tasks if task.queue == queue)
+    if not chosen:
+        queues = ", ".join(sorted({task.queue for task in tasks if task.queue is not None})) or "none"
+        raise UnknownWorker(f"{what} has no tasks in queue {queue!r}; its queues: {queues}")
+    return WorkerSpec(label, chosen, queue)
 
 
 def discover() -> list[WorkerModule]:
@@ -65,18 +71,46 @@ def discover() -> list[WorkerModule]:
     return found
 
 
+#: The label of a worker that serves every worker module (`gearman_worker --all`).
+ALL_LABEL = "all"
+
+
+def app_spec(app_label: str, queue: str | None = None) -> WorkerSpec:
+    """Every task of every worker module of one app (or those of one queue), labelled with the app."""
+    tasks = tuple(task for module in _worker_modules_of(app_label) for task in module.tasks)
+    return _spec(app_label, f"app {app_label!r}", tasks, queue)
+
+
+def project_spec(queue: str | None = None) -> WorkerSpec:
+    """Every task of every worker module of every installed app (or those of one queue)."""
+    tasks = tuple(task for module in discover() for task in module.tasks)
+    if not tasks:
+        raise UnknownWorker(f"no installed app has a {WORKERS_PACKAGE} package with tasks")
+    return _spec(ALL_LABEL, "the project", tasks, queue)
+
+
 def find_worker_module(app_label: str, name: str) -> WorkerModule:
     """APP/gearman_workers/NAME.py; UnknownWorker (listing what exists) if there is none."""
+    modules = _worker_modules_of(app_label)
+    for module in modules:
+        if module.name == name:
+            return module
+    names = ", ".join(module.name for module in modules)
+    raise UnknownWorker(f"app {app_label!r} has no worker module {name!r}; its worker modules: {names}")
+
+
+def _worker_modules_of(app_label: str) -> list[WorkerModule]:
+    """The worker modules of one app, in name order; UnknownWorker if it is not installed or has none."""
     modules = discover()
     labels = sorted({module.app_label for module in modules})
-    if app_label not in labels:
-        if app_label in {config.label for config in apps.get_app_configs()}:
-            reason = f"app {app_label!r} has no {WORKERS_PACKAGE} package"
-        else:
-            reason = f"no installed app {app_label!r}"
-        raise UnknownWorker(f"{reason}; apps with worker modules: {', '.join(labels) or 'none'}")
-    for module in modules:
-        if module.app_label == app_label and module.name == name:
-            return module
-    names = sorted(module.name for module in modules if module.app_label == app_label)
-    raise UnknownWorker(f"app {app_label!r} has no worker module {name!r}; its worker modules: {', '.join(names)}")
+    if app_label in labels:
+        return [module for module in modules if module.app_label == app_label]
+    config = next((config for config in apps.get_app_configs() if config.label == app_label), None)
+    if config is None:
+        reason = f"no installed app {app_label!r}"
+    elif importlib.util.find_spec(f"{config.name}.{WORKERS_PACKAGE}") is None:
+        reason = f"app {app_label!r} has no {WORKERS_PACKAGE} package"
+    else:
+        reason = f"app {app_label!r} has no modules in its {WORKERS_PACKAGE} package"
+    raise UnknownWorker(f"{reason}; apps with worker modules: {', '.join(labels) or 'none'}")
+

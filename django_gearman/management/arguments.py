@@ -3,6 +3,8 @@
 import argparse
 import json
 
+from django_gearman.protocol import ServerAddress
+
 
 def positive_int(text: str) -> int:
     try:
@@ -22,6 +24,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
     return value
+
+
+def server_list(text: str) -> list[str]:
+    """"host:port,host2" into ["host:port", "host2:4730"], each address checked."""
+    try:
+        return [str(ServerAddress.parse(server)) for server in text.split(",")]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def json_array(text: str) -> list:

@@ -1,5 +1,5 @@
 """Fixtures for tests/core: a gearmand and shop worker shared by a module, throwaway
-apps, and a gearman CLI worker."""
+apps (tests/apps, or made in a temporary directory), and a gearman CLI worker."""
 
 from __future__ import annotations
 
@@ -54,6 +54,26 @@ def isolated_tasks():
     for name in set(sys.modules) - known_modules:
         if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(APPS_DIR)):
             del sys.modules[name]
+
+
+@pytest.fixture
+def make_app(tmp_path, settings, monkeypatch):
+    """`make_app(label, {"gearman_workers/x.py": source})`: an app in tmp_path, installed for this test
+    unless `installed=False` (its modules are forgotten afterwards; isolated_tasks forgets its tasks)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    made = []
+
+    def make(label: str, files: dict[str, str], installed: bool = True) -> None:
+        for path, source in {"__init__.py": "", **files}.items():
+            (tmp_path / label / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / label / path).write_text(source)
+        made.append(label)
+        if installed:
+            settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, label]
+
+    yield make
+    for name in [name for name in sys.modules if name.split(".")[0] in made]:
+        del sys.modules[name]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from shop.gearman_workers import mail, worker
 
 from django_gearman import Task, gearman_task
-from django_gearman.discovery import discover, find_worker_module
+from django_gearman.discovery import app_spec, discover, find_worker_module, project_spec
 from django_gearman.exceptions import UnknownWorker
 from django_gearman.spec import WorkerSpec
 
@@ -120,3 +120,38 @@ def test_a_worker_module_may_import_tasks_from_another_without_serving_them(sett
         "gearman_probe.probe.nothing", "gearman_probe.probe.log_level", "gearman_probe.probe.send_data",
         "gearman_probe.probe.raise_unprintable",
     }
+
+
+def test_an_app_spec_serves_every_worker_module_of_the_app():
+    shop_modules = [found for found in discover() if found.app_label == "shop"]
+    spec = app_spec("shop")
+    assert spec.label == "shop" and spec.queue is None
+    assert spec.tasks == tuple(task for found in shop_modules for task in found.tasks)
+    assert app_spec("shop", "mail") == WorkerSpec("shop", (mail.send_email,), "mail")
+
+
+def test_the_project_spec_serves_every_worker_module_of_every_app(settings, isolated_tasks):
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "gearman_probe"]
+    spec = project_spec()
+    assert spec.label == "all"
+    assert spec.tasks == tuple(task for found in discover() for task in found.tasks)
+    assert {task.name.split(".")[0] for task in spec.tasks} == {"gearman_probe", "shop", "send-email"}
+    assert project_spec("reports") == WorkerSpec("all", (mail.daily_report,), "reports")
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"gearman_workers/__init__.py": ""}, "app 'idle_app' has no modules in its gearman_workers package"),
+    ({"gearman_workers/__init__.py": "", "gearman_workers/later.py": '"""Tasks to come."""'},
+     "app 'idle_app' has no tasks"),
+])
+def test_an_app_with_nothing_to_serve_says_why(make_app, isolated_tasks, files, message):
+    make_app("idle_app", files)
+    with pytest.raises(UnknownWorker) as unknown:
+        app_spec("idle_app")
+    assert str(unknown.value).split(";")[0] == message
+
+
+def test_a_project_without_tasks_says_so(settings):
+    settings.INSTALLED_APPS = ["django_gearman", "django.contrib.contenttypes"]
+    with pytest.raises(UnknownWorker, match="^no installed app has a gearman_workers package with tasks$"):
+        project_spec()

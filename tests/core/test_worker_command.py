@@ -1,5 +1,6 @@
-"""`manage.py gearman_worker -a APP -n WORKER [-q QUEUE] [-v N]` as real subprocesses."""
+"""`manage.py gearman_worker -a APP [-n WORKER] | --all [-q QUEUE] [--servers ...] [-v N]` as real subprocesses."""
 
+import socket
 import subprocess
 import sys
 
@@ -10,7 +11,8 @@ from support.gearmand import registered_functions
 from support.processes import MANAGE_PY, manage_py_env
 
 from django_gearman import GearmanClient, GearmanJobFailed
-from django_gearman.discovery import find_worker_module
+from django_gearman.discovery import discover, find_worker_module
+from django_gearman.protocol import AdminClient
 
 
 def run_worker_command(*args, env=None) -> subprocess.CompletedProcess:
@@ -36,6 +38,41 @@ def test_a_queue_limits_the_tasks_served(gearman_settings, start_worker, queue, 
     assert registered_functions(gearman_settings) == expected
 
 
+def task_names(app_label: str) -> set[str]:
+    return {task.name for module in discover() if module.app_label == app_label for task in module.tasks}
+
+
+def client_ids(server) -> list[str]:
+    with AdminClient(str(server)) as admin:
+        return [worker.client_id for worker in admin.workers() if worker.functions]
+
+
+PROBE_TASKS = {f"gearman_probe.probe.{name}" for name in (
+    "record", "raise_probe_error", "nothing", "log_level", "send_data", "raise_unprintable")}
+
+
+@pytest.mark.parametrize(("options", "label", "expected"), [
+    (["-a", "shop"], "shop", lambda: task_names("shop")),
+    (["--all"], "all", lambda: task_names("shop") | PROBE_TASKS),
+    (["-a", "shop", "-q", "mail"], "shop", lambda: {"send-email"}),
+    (["--all", "--queue", "reports"], "all", lambda: {"shop.mail.daily_report"}),
+])
+def test_one_process_serves_an_app_or_the_whole_project(gearman_settings, start_worker, options, label, expected):
+    worker = start_worker(*options, servers=[gearman_settings], env=PROBE_ENV)
+    assert registered_functions(gearman_settings) == expected()
+    assert client_ids(gearman_settings) == [f"{socket.gethostname()}:{worker.pid}:{label}"]
+
+
+def test_servers_overrides_the_worker_servers_of_the_settings(gearmand_factory, start_worker):
+    in_settings, chosen = gearmand_factory(), gearmand_factory()
+    worker = start_worker("-a", "shop", "-n", "mail", "--servers", f"127.0.0.1:{chosen.port}",
+                          servers=[in_settings], wait=False)
+    worker.servers = [chosen.address]
+    worker.wait_registered()
+    assert registered_functions(chosen) == {"send-email", "shop.mail.daily_report"}
+    assert registered_functions(in_settings) == set()
+
+
 def test_a_task_that_raises_is_reported_and_the_worker_goes_on(gearman_settings, start_worker):
     worker = start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings])
     for attempt in range(3):
@@ -50,10 +87,13 @@ def test_a_task_that_raises_is_reported_and_the_worker_goes_on(gearman_settings,
     (["-a", "nope", "-n", "worker"], "no installed app 'nope'; apps with worker modules: gearman_probe, shop"),
     (["-a", "auth", "-n", "worker"],
      "app 'auth' has no gearman_workers package; apps with worker modules: gearman_probe, shop"),
+    (["-a", "auth"], "app 'auth' has no gearman_workers package; apps with worker modules: gearman_probe, shop"),
     (["-a", "gearman_probe", "-n", "nope"],
      "app 'gearman_probe' has no worker module 'nope'; its worker modules: empty, probe"),
     (["-a", "shop", "-n", "mail", "-q", "nope"],
      "worker module shop.mail has no tasks in queue 'nope'; its queues: mail, reports"),
+    (["-a", "shop", "-q", "nope"], "app 'shop' has no tasks in queue 'nope'; its queues: mail, reports"),
+    (["--all", "-q", "nope"], "the project has no tasks in queue 'nope'; its queues: mail, reports"),
     (["-a", "gearman_probe", "-n", "empty"], "worker module gearman_probe.empty has no tasks"),
 ])
 def test_unknown_app_worker_or_queue_exits_2_listing_what_exists(args, message):
@@ -62,10 +102,18 @@ def test_unknown_app_worker_or_queue_exits_2_listing_what_exists(args, message):
     assert finished.stderr.strip() == f"CommandError: {message}"
 
 
-def test_required_options_are_usage_errors():
-    finished = run_worker_command("-a", "shop")
+@pytest.mark.parametrize(("args", "error"), [
+    ([], "CommandError: say what to serve: -a APP [-n WORKER], --all or --django-tasks"),
+    (["-n", "worker"], "CommandError: -n/--name names a worker module of an app: give the app with -a/--app"),
+    (["--all", "-a", "shop"], "error: argument -a/--app: not allowed with argument --all"),
+    (["-a", "shop", "--servers", "127.0.0.1:4730,host:port:x"],
+     "error: argument --servers: invalid Gearman server 'host:port:x': expected 'host:port' or "
+     "'[IPv6 address]:port'"),
+])
+def test_options_that_do_not_fit_are_usage_errors(args, error):
+    finished = run_worker_command(*args)
     assert finished.returncode == 2
-    assert "the following arguments are required: -n/--name" in finished.stderr
+    assert finished.stderr.strip().splitlines()[-1].endswith(error)
 
 
 @pytest.mark.parametrize(("app", "shown"), [

@@ -102,11 +102,11 @@ def test_a_worker_serves_every_queue_of_its_backend_or_only_one(gearman_settings
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--django-tasks", "-a", "shop"], "--django-tasks serves a TASKS backend's queues; leave out -a/-n"),
+    (["--django-tasks", "-n", "worker"], "-n/--name names a worker module of an app: give the app with -a/--app"),
     (["--django-tasks", "--backend", "nope"], "no TASKS backend 'nope'; the backends: default"),
     (["--django-tasks", "-q", "nope"], "TASKS['default'] has no queue 'nope'; its QUEUES: default, reports"),
     (["-a", "shop", "-n", "worker", "--backend", "default"], "--backend goes with --django-tasks"),
-    ([], "the following arguments are required: -a/--app, -n/--name (or --django-tasks)"),
+    ([], "say what to serve: -a APP [-n WORKER], --all or --django-tasks"),
 ])
 def test_options_that_do_not_fit_exit_2_naming_the_problem(start_worker, options, message):
     worker = start_worker(*options, servers=["127.0.0.1:1"], wait=False)
