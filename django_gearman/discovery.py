@@ -1,5 +1,6 @@
 """Finding the worker modules: the modules of every installed app's `gearman_workers` package,
-and what a worker serves (a `WorkerSpec` of a module, an app or the project)."""
+what a worker serves (a `WorkerSpec` of a module, an app or the project), and tasks defined
+where no worker can find them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
+from .conf import Problem
 from .exceptions import UnknownWorker
-from .registry import WORKERS_PACKAGE, TaskLike, tasks_defined_in
+from .registry import WORKERS_PACKAGE, TaskLike, all_tasks, tasks_defined_in
 from .spec import WorkerSpec
 
 
@@ -114,3 +116,47 @@ def _worker_modules_of(app_label: str) -> list[WorkerModule]:
         reason = f"app {app_label!r} has no modules in its {WORKERS_PACKAGE} package"
     raise UnknownWorker(f"{reason}; apps with worker modules: {', '.join(labels) or 'none'}")
 
+
+def misplaced_tasks() -> list[Problem]:
+    """A warning (W002) for each task defined so far outside a worker module: no worker will ever serve it.
+
+    Only tasks already imported are seen: worker modules are not imported here, so that a
+    project's other commands do not depend on what its workers import.
+    """
+    found = []
+    for task in all_tasks():
+        module = task.func.__module__
+        reason_and_hint = _not_a_worker_module(module)
+        if reason_and_hint is not None:
+            reason, hint = reason_and_hint
+            found.append(Problem(
+                "django_gearman.W002",
+                f"The Gearman task {task.name!r} ({task.location}) can never be served: {reason}, and workers "
+                f"serve only the modules of an installed app's {WORKERS_PACKAGE} package. Jobs submitted to it "
+                "wait for a worker that never comes.",
+                hint,
+                error=False,
+            ))
+    return found
+
+
+def _not_a_worker_module(module: str) -> tuple[str, str] | None:
+    """(why `module` is not a worker module, what to do), or None if it is one."""
+    config = apps.get_containing_app_config(module)
+    if config is None:
+        return (f"{module} is not part of an installed app",
+                f"Move it into a module of an installed app's {WORKERS_PACKAGE} package, or install its app.")
+    package = f"{config.name}.{WORKERS_PACKAGE}"
+    inside = module[len(config.name) + 1:].split(".") if module != config.name else []
+    if inside[:1] != [WORKERS_PACKAGE]:
+        target = f"{package}.{inside[-1] if inside else 'tasks'}"
+        return (f"{module} is not in {package}",
+                f"Move it into {target} (a module of the {WORKERS_PACKAGE} package; create the package with an "
+                f"__init__.py); `manage.py gearman_worker -a {config.label}` then serves it.")
+    if len(inside) == 1:
+        return (f"it is in {package} itself, which is not a worker module",
+                f"Move it into a module of that package, such as {package}.tasks.")
+    if len(inside) > 2:
+        return (f"{module} is in a subpackage of {package}, where discovery does not look",
+                f"Move it into a module directly in {package}, such as {package}.{inside[-1]}.")
+    return None

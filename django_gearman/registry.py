@@ -48,6 +48,11 @@ def get_task(name: str) -> TaskLike | None:
     return _tasks.get(name)
 
 
+def all_tasks() -> tuple[TaskLike, ...]:
+    """Every task defined so far, in the order they were defined."""
+    return tuple(_tasks.values())
+
+
 def tasks_defined_in(module_name: str) -> tuple[TaskLike, ...]:
     """The tasks a module defines itself (not those it imports from elsewhere), in the order it defines them."""
     return tuple(task for task in _tasks.values() if task.func.__module__ == module_name)
