@@ -1,13 +1,15 @@
-"""Real servers for tests, demos and benchmarks (no pytest needed here).
+"""Real servers and workers for tests, demos and benchmarks (no pytest needed here).
 
 `GearmandServer` runs one gearmand on a free 127.0.0.1 port and stops it by
 pid; `GearmandFactory` runs several. `PostgresCluster` runs a private
-PostgreSQL server the same way. The pytest fixtures built on them live in
-`django_gearman.pytest_plugin`.
+PostgreSQL server the same way. `GearmanWorkerProcess` runs `gearman_worker`
+for this process's Django project against a gearmand. The pytest fixtures
+built on them live in `django_gearman.pytest_plugin`.
 """
 
 from __future__ import annotations
 
+import ast
 import glob
 import os
 import pwd
@@ -15,11 +17,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .protocol import AdminClient
 
 INSTALL_HINT = "sudo apt-get install -y gearman-job-server gearman-tools"
 SBIN_DIRECTORIES = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin")
@@ -135,14 +141,8 @@ class GearmandServer:
     def stop(self) -> None:
         """Stop the process we started (and only it), politely first."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _stop(process)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing is flushed."""
@@ -318,14 +318,8 @@ class PostgresCluster:
         """Fast shutdown of the server we started (and only it): SIGINT to its pid, which is
         what `pg_ctl stop -m fast` sends; SIGKILL if it has not exited after `timeout`."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _stop(process, signal.SIGINT, timeout)
 
     def _launch(self, timeout: float) -> str | None:
         """Start postgres and wait until it is ready: None, or what it logged before it exited."""
@@ -385,3 +379,174 @@ def _unprivileged_account(name: str) -> pwd.struct_passwd | None:
             f"install Debian's postgresql package (it creates 'postgres'): {POSTGRES_INSTALL_HINT}, "
             f"or pass run_as= an unprivileged account"
         ) from None
+
+
+def _stop(process: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    """Send `signum` to a process we started, SIGKILL it if it is still there after `timeout`; its exit status."""
+    if process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def serving_pids(server) -> set[int]:
+    """Pids of the `gearman_worker` processes gearmand lists with functions (client id "host:pid:label")."""
+    with AdminClient(str(server), timeout=2) as admin:
+        ids = [worker.client_id.split(":") for worker in admin.workers() if worker.functions]
+    return {int(parts[1]) for parts in ids if len(parts) == 3 and parts[1].isdigit()}
+
+
+class GearmanWorkerProcess:
+    """`python -m django gearman_worker ARGS` for this process's Django project, serving one gearmand.
+
+    The worker runs with this process's settings module, and with its GEARMAN_*
+    settings as they are when it starts (so in a test, with what the test
+    changed), except that clients and workers use `server` only; each database
+    is the one this process uses (in a test, the test database, wherever a
+    fixture put it). Its settings module, log and nothing else go in
+    `directory`. It finds the project on this process's `sys.path`.
+    """
+
+    def __init__(self, args, server, directory, *, env: dict[str, str] | None = None):
+        self.args = tuple(args)
+        self.server = str(server)
+        self.directory = Path(directory)
+        self.env = dict(env or {})
+        self.process: subprocess.Popen | None = None
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        return f"<GearmanWorkerProcess {' '.join(self.args)} pid={self.pid}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "worker.log"
+
+    @property
+    def output(self) -> str:
+        """Everything the worker printed so far (its log)."""
+        try:
+            return self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout: float = 30.0) -> GearmanWorkerProcess:
+        """Start it and return once gearmand lists it as a worker; RuntimeError with its log if it exits first."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / f"{WORKER_SETTINGS}.py").write_text(worker_settings_source(self.server))
+        environment = {
+            **os.environ,
+            **self.env,
+            "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
+            "PYTHONPATH": os.pathsep.join([str(self.directory), *filter(os.path.exists, sys.path)]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(self.log_file, "wb") as log:
+            self.process = process = subprocess.Popen(
+                [sys.executable, "-m", "django", "gearman_worker", *self.args],
+                env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_registered(process, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_registered(self, process: subprocess.Popen, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.registered():
+            if process.poll() is not None:
+                raise RuntimeError(f"{self.describe()} exited with status {process.returncode} before it "
+                                   f"registered with gearmand at {self.server}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.describe()} did not register with gearmand at {self.server} "
+                                   f"within {timeout} s:\n{self.output}")
+            time.sleep(0.05)
+
+    def describe(self) -> str:
+        return f"gearman_worker {' '.join(self.args)} (pid {self.pid})"
+
+    def registered(self) -> bool:
+        """Whether gearmand lists this process among its workers."""
+        try:
+            return self.pid in serving_pids(self.server)
+        except OSError:
+            return False
+
+    def exited_by_itself(self) -> bool:
+        """Whether it ended with a non-zero status without `stop()` or `kill()` (a crash, a bad option)."""
+        return not self._stopped and self.process is not None and self.process.poll() not in (None, 0)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (the worker finishes its job in hand), SIGKILL after `timeout`; returns the exit status."""
+        self._stopped = True
+        return _stop(self.process, timeout=timeout) if self.process is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: the job in hand goes back to gearmand."""
+        self._stopped = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+#: The settings module a `GearmanWorkerProcess` writes in its directory.
+WORKER_SETTINGS = "gearman_worker_settings"
+#: What of a database's settings a worker takes from the process that starts it: which database.
+CONNECTION_SETTINGS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")
+
+
+def worker_settings_source(server: str) -> str:
+    """A settings module: this process's settings module, then its GEARMAN_* settings as they are now
+    (servers: `server` only) and the databases it uses now (CONNECTION_SETTINGS)."""
+    from django.conf import settings
+    from django.db import connections
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabase
+
+    module = os.environ.get("DJANGO_SETTINGS_MODULE")  # settings.SETTINGS_MODULE is None under override_settings
+    if not module:
+        raise RuntimeError("a gearman_worker process needs the project's settings module in DJANGO_SETTINGS_MODULE "
+                           "(pytest-django sets it from --ds); settings.configure() cannot be handed to another "
+                           "process")
+    values = {name: getattr(settings, name) for name in dir(settings) if name.startswith("GEARMAN_")}
+    values.update(GEARMAN_SERVERS=[server], GEARMAN_CLIENT_SERVERS=None, GEARMAN_WORKER_SERVERS=None)
+    lines = [
+        '"""Written by django_gearman.testing: the settings of the process that started this worker."""',
+        f"from {module} import *  # noqa: F403",
+        "",
+        *(f"{name} = {_literal(name, value)}" for name, value in sorted(values.items())),
+    ]
+    for alias in settings.DATABASES:
+        connection = connections[alias]
+        in_memory = isinstance(connection, SQLiteDatabase) and connection.is_in_memory_db()
+        if in_memory and connection.connection is not None:  # open: the test has this database
+            warnings.warn(
+                f"a gearman_worker process cannot open this process's in-memory SQLite database {alias!r}: its "
+                f"jobs get an empty database of their own. Give the test database a file: "
+                f"DATABASES[{alias!r}][\"TEST\"] = {{\"NAME\": BASE_DIR / \"test.sqlite3\"}}",
+                RuntimeWarning, stacklevel=2,
+            )
+        where = {key: os.fspath(value) if isinstance(value, os.PathLike) else value
+                 for key, value in connection.settings_dict.items() if key in CONNECTION_SETTINGS}
+        lines.append(f"DATABASES.setdefault({alias!r}, {{}}).update({_literal(f'DATABASES[{alias!r}]', where)})")
+    return "\n".join(lines) + "\n"
+
+
+def _literal(name: str, value) -> str:
+    text = repr(value)
+    try:
+        if ast.literal_eval(text) == value:
+            return text
+    except (ValueError, SyntaxError):
+        pass
+    raise RuntimeError(f"{name} = {text} cannot be given to a gearman_worker process: only Python literals "
+                       "(strings, numbers, lists, dicts, None) can")

@@ -42,13 +42,6 @@ def registered_functions(server) -> set[str]:
         return {function for worker in admin.workers() for function in worker.functions}
 
 
-def serving_pids(server) -> set[int]:
-    """Pids of the `gearman_worker` processes gearmand lists with functions (client id "host:pid:worker")."""
-    with AdminClient(str(server), timeout=2) as admin:
-        ids = [worker.client_id.split(":") for worker in admin.workers() if worker.functions]
-    return {int(parts[1]) for parts in ids if len(parts) == 3 and parts[1].isdigit()}
-
-
 @contextlib.contextmanager
 def reserved_port():
     """A 127.0.0.1 port that refuses connections until the block ends.

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from .gearmand import serving_pids
+from django_gearman.testing import serving_pids
+
 from .waiting import wait_for
 
 MANAGE_PY = Path(__file__).resolve().parent.parent.parent / "testproject" / "manage.py"

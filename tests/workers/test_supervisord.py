@@ -21,10 +21,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.gearmand import serving_pids
 from support.processes import MANAGE_PY
 from support.waiting import wait_for
 from support.workers import RESULT_TIMEOUT, release, submit
+
+from django_gearman.testing import serving_pids
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INSTALL_HINT = "apt-get install -y supervisor   (or run scripts/bootstrap)"
