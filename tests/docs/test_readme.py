@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import re
 import shlex
 import signal
@@ -54,13 +53,12 @@ import django
 import pytest
 from django.core.management import CommandError, load_command_class
 from support.processes import WorkerProcess
+from support.projects import FreshProject
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PROJECT_KINDS = ("settings", "project-file", "project-workers", "project-shell", "gearman-cli", "project-pytest")
 KINDS = (*PROJECT_KINDS, "supervisord", "no")
-#: Seconds a command of the fresh project may take.
-COMMAND_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -189,37 +187,17 @@ def for_this_django(text: str) -> str:
     return text if django.VERSION >= (6, 0) else text.replace("from django.tasks ", "from django_tasks ")
 
 
-class FreshProject:
+class ReadmeProject(FreshProject):
+    """The fresh project, with README's blocks written, started and run in it."""
+
     def __init__(self, directory: Path, gearmand):
-        self.directory = directory
-        self.root = directory / "mysite"
+        super().__init__(directory)
         self.gearmand = gearmand
-        self.env = {key: value for key, value in os.environ.items()
-                    if not key.startswith(("DJANGO_", "GEARMAN_", "PYTHONPATH"))}
-        self.run(str(Path(sys.executable).with_name("django-admin")), "startproject", "mysite", cwd=directory)
-        self.manage("startapp", "shop")
-
-    def run(self, *command: str, cwd: Path | None = None) -> str:
-        done = subprocess.run(command, cwd=cwd or self.root, env=self.env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-        assert done.returncode == 0, f"{shlex.join(command)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-        return done.stdout
-
-    def manage(self, *arguments: str) -> str:
-        return self.run(sys.executable, "manage.py", *arguments)
-
-    def add_settings(self, text: str) -> None:
-        with open(self.root / "mysite" / "settings.py", "a") as settings:
-            settings.write("\n" + text)
 
     def write_file(self, block: Block) -> None:
         header = block.text.splitlines()[0]
         assert re.fullmatch(r"# [\w/]+\.py", header), f"{block}: a project-file starts with '# path/of/file.py'"
-        path = self.root / header[2:]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for package in path.relative_to(self.root).parents[:-1]:
-            (self.root / package / "__init__.py").touch()
-        path.write_text(for_this_django(block.text))
+        self.write(header[2:], for_this_django(block.text))
 
     def start_workers(self, block: Block, log_directory: Path) -> list[WorkerProcess]:
         workers = []
@@ -245,13 +223,13 @@ class FreshProject:
             words = shlex.split(command)
             assert words[0] == "gearman", f"{block}: {line!r} does not run the gearman CLI"
             expected = comment.split()[0].rstrip(":")
-            printed = self.run("gearman", "-h", host, "-p", port, *words[1:]).strip()
+            printed = self.run("gearman", "-h", host, "-p", port, *words[1:]).stdout.strip()
             assert printed == expected, f"{block}: {line!r} printed {printed!r}"
 
     def run_pytest(self, block: Block) -> None:
         (self.root / f"test_readme_{block.line}.py").write_text(block.text)
-        self.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ds=mysite.settings",
-                 f"test_readme_{block.line}.py")
+        done = self.pytest("-q", f"test_readme_{block.line}.py")
+        assert done.returncode == 0, f"{block}: pytest exited {done.returncode}:\n{done.stdout}{done.stderr}"
 
 
 SHELL_DRIVER = '''\
@@ -274,7 +252,7 @@ for block in json.load(open("readme_blocks.json")):
 
 
 def test_readme_runs_in_a_fresh_project(tmp_path, gearmand):
-    project = FreshProject(tmp_path, gearmand)
+    project = ReadmeProject(tmp_path, gearmand)
     project.add_settings('INSTALLED_APPS += ["shop"]\n')
     if django.VERSION < (6, 0):
         project.add_settings('INSTALLED_APPS += ["django_tasks"]\n')
