@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode, to_bytes
@@ -320,6 +320,13 @@ class Client:
     while a job waits for its JOB_CREATED, is tried last for `retry_after`
     seconds, and the job goes to the next server (`None`: wait as long as
     it takes).
+
+    `on_long_wait(requests)`, if given, is called in the waiting thread, at
+    most once per call, when foreground jobs waiting without a `poll_timeout`
+    have heard nothing from their servers for `submit_timeout` seconds, with
+    the jobs still unfinished (to find out, say, whether any worker serves
+    them). It costs nothing until then; what it raises is logged, and the
+    jobs go on waiting.
     """
 
     def __init__(
@@ -329,6 +336,7 @@ class Client:
         connect_timeout: float = 2.0,
         retry_after: float = 5.0,
         submit_timeout: float | None = 5.0,
+        on_long_wait: Callable[[Sequence[JobRequest]], None] | None = None,
     ):
         self.servers = tuple(ServerAddress.parse(server) for server in servers)
         if not self.servers:
@@ -338,6 +346,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.retry_after = retry_after
         self.submit_timeout = submit_timeout
+        self.on_long_wait = on_long_wait
         self._local = threading.local()
         self._down_until: dict[ServerAddress, float] = {}
         self._rotation = itertools.count()
@@ -566,10 +575,12 @@ class Client:
             by_channel.setdefault(channel, []).append(request)
         if not by_channel:
             return
+        # Jobs to report to on_long_wait if their servers fall silent (once: then None).
+        unreported = requests if deadline is None and self.on_long_wait is not None else None
         if len(by_channel) == 1:
             ((channel, group),) = by_channel.items()
             try:
-                self._wait_on(channel, lambda: all(request.finished for request in group), deadline)
+                self._wait_on(channel, lambda: all(request.finished for request in group), deadline, unreported)
             except GearmanServerUnavailable:
                 pass  # every request on it now carries that error
             return
@@ -577,10 +588,17 @@ class Client:
             for channel, group in by_channel.items():
                 selector.register(channel.connection.sock, selectors.EVENT_READ, (channel, group))
             while selector.get_map():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise GearmanTimeout("jobs did not finish in time")
-                for key, _ in selector.select(remaining):
+                if deadline is None:
+                    remaining = self.submit_timeout  # a wake-up for on_long_wait, not a limit
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise GearmanTimeout("jobs did not finish in time")
+                ready = selector.select(remaining)
+                if not ready and unreported is not None:
+                    self._report_long_wait(unreported)
+                    unreported = None
+                for key, _ in ready:
                     channel, group = key.data
                     try:
                         for packet in channel.connection.receive(deadline):
@@ -590,8 +608,13 @@ class Client:
                     if all(request.finished for request in group):
                         selector.unregister(key.fileobj)
 
-    def _wait_on(self, channel: _Channel, done, deadline: float | None) -> None:
-        """Read from one channel until `done()`; a lost connection fails what waits on it."""
+    def _wait_on(self, channel: _Channel, done, deadline: float | None,
+                 unreported: Sequence[JobRequest] | None = None) -> None:
+        """Read from one channel until `done()`; a lost connection fails what waits on it.
+
+        Without a deadline, the first time the socket's receive timeout passes,
+        the `unreported` jobs still waiting go to `on_long_wait`.
+        """
         try:
             while not done():
                 try:
@@ -599,12 +622,24 @@ class Client:
                 except GearmanTimeout:
                     if deadline is not None:
                         raise
+                    if unreported is not None:
+                        self._report_long_wait(unreported)
+                        unreported = None
                     continue  # only the socket's receive timeout: a job may run longer than that
                 for packet in packets:
                     channel.dispatch(packet)
         except GearmanServerUnavailable as exc:
             self._drop(channel, exc)
             raise
+
+    def _report_long_wait(self, requests: Sequence[JobRequest]) -> None:
+        hook = self.on_long_wait
+        if hook is None:
+            return
+        try:
+            hook([request for request in requests if not request.finished])
+        except Exception:
+            logger.exception("on_long_wait %r raised; the jobs go on waiting", hook)
 
     def _abandon(self, requests: Sequence[JobRequest], timeout: float | None) -> None:
         channels = self._state().channels

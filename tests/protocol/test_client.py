@@ -545,6 +545,68 @@ def test_a_slow_foreground_job_is_not_mistaken_for_a_silent_server(gearmand, run
     assert client.submit_job("slow", b"", poll_timeout=10) == b"done"
 
 
+class LongWaits:
+    """An on_long_wait hook that records the functions of the jobs it is given, call by call."""
+
+    def __init__(self, error: Exception | None = None):
+        self.calls: list[list[bytes]] = []
+        self.error = error
+
+    def __call__(self, requests) -> None:
+        self.calls.append([request.function for request in requests])
+        if self.error is not None:
+            raise self.error
+
+
+def test_on_long_wait_gets_once_the_jobs_still_waiting_when_their_server_fell_silent(
+        gearmand, run_worker, in_background):
+    long_waits = LongWaits()
+    client = Client([gearmand.address], submit_timeout=0.2, on_long_wait=long_waits)
+    run_worker([gearmand], {"reverse": reverse})
+    requests = [JobRequest("reverse", b"abc"), JobRequest("nobody", b"")]
+    batch = in_background(client.submit_multiple_jobs, requests)
+    wait_for(lambda: long_waits.calls, message="on_long_wait")
+    time.sleep(1.0)  # five more silent periods: not reported again
+    assert long_waits.calls == [[b"nobody"]]
+    run_worker([gearmand], {"nobody": lambda job: b"at last"})
+    batch.result(10)
+    assert [request.outcome() for request in requests] == [b"cba", b"at last"]
+
+
+def test_on_long_wait_is_not_called_when_jobs_finish_in_time_or_have_a_poll_timeout(gearmand, run_worker):
+    long_waits = LongWaits()
+    client = Client([gearmand.address], submit_timeout=0.2, on_long_wait=long_waits)
+    run_worker([gearmand], {"slow": lambda job: time.sleep(0.1) or b"done"})
+    assert [client.submit_job("slow", b"") for _ in range(3)] == [b"done"] * 3
+    with pytest.raises(GearmanTimeout):
+        client.submit_job("nobody", b"", poll_timeout=0.5)
+    assert long_waits.calls == []
+
+
+def test_on_long_wait_covers_a_batch_waiting_on_two_servers(gearmand_factory, run_worker, in_background):
+    servers = [gearmand_factory().address, gearmand_factory().address]
+    long_waits = LongWaits()
+    client = Client(servers, submit_timeout=0.2, on_long_wait=long_waits)
+    requests = [JobRequest("nobody", b"%d" % n) for n in range(4)]
+    batch = in_background(client.submit_multiple_jobs, requests)
+    wait_for(lambda: long_waits.calls, message="on_long_wait")
+    assert {request.handle.server for request in requests} == set(servers)
+    assert long_waits.calls == [[b"nobody"] * 4]
+    run_worker(servers, {"nobody": lambda job: job.data})
+    batch.result(10)
+    assert [request.outcome() for request in requests] == [b"0", b"1", b"2", b"3"]
+
+
+def test_an_on_long_wait_that_raises_is_logged_and_the_job_goes_on_waiting(gearmand, run_worker, in_background,
+                                                                           caplog):
+    client = Client([gearmand.address], submit_timeout=0.2, on_long_wait=LongWaits(RuntimeError("hook broke")))
+    call = in_background(client.submit_job, "nobody", b"")
+    wait_for(lambda: "hook broke" in caplog.text, message="the hook's error in the log")
+    assert "raised; the jobs go on waiting" in caplog.text
+    run_worker([gearmand], {"nobody": lambda job: b"done"})
+    assert call.result(10) == b"done"
+
+
 def test_submit_timeout_defaults_to_a_few_seconds_and_is_checked():
     assert Client(["127.0.0.1"]).submit_timeout == 5.0
     assert Client(["127.0.0.1"], submit_timeout=None).submit_timeout is None
