@@ -140,6 +140,15 @@ def misplaced_tasks() -> list[Problem]:
     return found
 
 
+def worker_command(task: TaskLike) -> str | None:
+    """The `manage.py gearman_worker` command that serves `task`, or None if no worker can."""
+    module = task.func.__module__
+    config = apps.get_containing_app_config(module)
+    if config is None or _not_a_worker_module(module) is not None:
+        return None
+    return f"manage.py gearman_worker -a {config.label} -n {module.rpartition('.')[2]}"
+
+
 def _not_a_worker_module(module: str) -> tuple[str, str] | None:
     """(why `module` is not a worker module, what to do), or None if it is one."""
     config = apps.get_containing_app_config(module)

@@ -17,6 +17,7 @@ from .execution import LocalJob, execute
 from .protocol import Client, JobHandle, JobRequest, JobStatus
 from .registry import TaskLike, get_task
 from .serializers import PayloadCodec
+from .unserved import warn_if_unserved
 
 Outcome = bytes | JobHandle | GearmanError
 
@@ -28,7 +29,8 @@ class GearmandTransport:
 
     def __init__(self, servers: tuple[str, ...], submit_timeout: float | None):
         self.servers = servers
-        self.client = Client(servers, submit_timeout=submit_timeout)
+        self.client = Client(servers, submit_timeout=submit_timeout,
+                             on_long_wait=lambda requests: warn_if_unserved(requests, submit_timeout))
 
     def run(self, requests: list[JobRequest], retries: list[int], *, wait: bool,
             timeout: float | None) -> list[Outcome]:
