@@ -2,7 +2,7 @@
 
 from .admin import AdminClient, FunctionStatus, QueuedJob, WorkerInfo
 from .client import Client, JobHandle, JobRequest, JobStatus
-from .codec import Packet, PacketType, Parser, encode, to_bytes
+from .codec import DEFAULT_MAX_PAYLOAD_SIZE, OversizedPayload, Packet, PacketType, Parser, encode, to_bytes
 from .connection import ServerAddress
 from .errors import (
     GearmanError,
@@ -14,6 +14,7 @@ from .errors import (
 from .worker import Job, Worker
 
 __all__ = [
+    "DEFAULT_MAX_PAYLOAD_SIZE",
     "AdminClient",
     "Client",
     "FunctionStatus",
@@ -25,6 +26,7 @@ __all__ = [
     "JobHandle",
     "JobRequest",
     "JobStatus",
+    "OversizedPayload",
     "Packet",
     "PacketType",
     "Parser",

@@ -17,8 +17,13 @@ RES = b"\0RES"
 HEADER = struct.Struct(">4sII")
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
-#: A sanity bound so a corrupt length cannot make us buffer gigabytes.
-MAX_BODY_SIZE = 256 * 1024 * 1024
+#: The largest job data, result or report a parser keeps by default; longer
+#: ones are read and dropped (see `OversizedPayload`), so a corrupt or hostile
+#: length cannot make us buffer gigabytes.
+DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
+#: How far into an over-long packet the arguments before its payload (handle,
+#: function, unique id: gearmand allows 64, 512 and 64 bytes) must end.
+MAX_PREFIX_SIZE = 4096
 
 
 class PacketType(IntEnum):
@@ -164,26 +169,93 @@ def _refuse(kind: int, args: tuple[bytes, ...]) -> None:
     )
 
 
-class Parser:
-    """Incremental parser: feed it whatever `recv` returned, get whole packets back."""
+#: Packet types whose last argument is job data, a result or a report: the
+#: ones a peer may legitimately make longer than our limit.
+PAYLOAD_TYPES = frozenset((
+    PacketType.SUBMIT_JOB, PacketType.SUBMIT_JOB_BG, PacketType.SUBMIT_JOB_HIGH, PacketType.SUBMIT_JOB_HIGH_BG,
+    PacketType.SUBMIT_JOB_LOW, PacketType.SUBMIT_JOB_LOW_BG, PacketType.SUBMIT_JOB_SCHED, PacketType.SUBMIT_JOB_EPOCH,
+    PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND,
+    PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL,
+    PacketType.WORK_COMPLETE, PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_EXCEPTION,
+))
 
-    def __init__(self, magic: bytes = RES):
+
+class OversizedPayload(bytes):
+    """Stands in for a payload longer than the parser's `max_payload_size`.
+
+    Its bytes were read and dropped, so the connection stays usable and the
+    job it belongs to (the packet's other arguments say which) can be failed,
+    with `str(payload)` as the reason. It is empty bytes, so a packet keeps
+    its type; code that handles payloads checks `type(arg) is OversizedPayload`.
+    """
+
+    size: int
+    limit: int
+
+    def __new__(cls, size: int, limit: int) -> OversizedPayload:
+        payload = super().__new__(cls)
+        payload.size, payload.limit = size, limit
+        return payload
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is OversizedPayload and (other.size, other.limit) == (self.size, self.limit)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((OversizedPayload, self.size, self.limit))
+
+    def __repr__(self) -> str:
+        return f"OversizedPayload(size={self.size}, limit={self.limit})"
+
+    def __str__(self) -> str:
+        return f"{self.size} bytes, more than the limit of {self.limit} bytes (max_payload_size)"
+
+
+class _Spanning:
+    """A packet whose body did not arrive in one piece, or is over the limit."""
+
+    __slots__ = ("kind", "count", "size", "remaining", "args", "parts", "prefix_size", "dropped")
+
+    def __init__(self, kind: int, count: int, size: int):
+        self.kind = kind
+        self.count = count
+        self.size = size
+        self.remaining = size  # body bytes not yet seen
+        self.args: list[bytes] = []  # the arguments before the last, once complete
+        self.parts: list[memoryview] = []  # the pieces of the argument being read
+        self.prefix_size = 0
+        self.dropped: OversizedPayload | None = None
+
+
+class Parser:
+    """Incremental parser: feed it whatever `recv` returned, get whole packets back.
+
+    A body that spans reads is kept as views of the received bytes and joined
+    once, argument by argument: a large payload is copied exactly once. A
+    payload over `max_payload_size` is not kept at all (`OversizedPayload`).
+    """
+
+    def __init__(self, magic: bytes = RES, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
         self.magic = magic
-        self._buffer = bytearray()
-        self._wanted = 0  # bytes the buffer must hold before parsing it is worth it
+        self.max_payload_size = max_payload_size
+        self._head = b""  # the start of a header cut short by the end of a read
+        self._packet: _Spanning | None = None
 
     def feed(self, data: bytes) -> list[Packet]:
-        buffer = self._buffer
-        if buffer:
-            buffer += data
-            if len(buffer) < self._wanted:
-                return []  # still inside one packet: do not copy it again
-            data = bytes(buffer)
-            buffer.clear()
-        elif type(data) is not bytes:
+        if type(data) is not bytes:
             data = bytes(data)
-        packets = []
+        packets: list[Packet] = []
         offset = 0
+        if self._packet is not None:
+            offset = self._continue(self._packet, data, 0, packets)
+            if self._packet is not None:
+                return packets
+        elif self._head:
+            data = self._head + data
+            self._head = b""
+        limit = self.max_payload_size
         available = len(data)
         while available - offset >= 12:
             magic, kind, size = _unpack_header(data, offset)
@@ -192,12 +264,13 @@ class Parser:
             count = _COUNTS_BY_NUMBER.get(kind)
             if count is None:
                 raise ProtocolError(f"unknown packet type {kind}")
-            if size > MAX_BODY_SIZE:
-                raise ProtocolError(f"{PacketType(kind).name} body of {size} bytes exceeds {MAX_BODY_SIZE}")
             start = offset + 12
             end = start + size
-            if end > available:
-                break
+            if end > available or size > limit:
+                offset = self._begin(kind, count, size, data, start, packets)
+                if self._packet is not None:
+                    return packets  # the rest of `data` is the start of that packet
+                continue
             offset = end
             if count == 1:
                 packets.append(Packet(kind, (data[start:end],)))
@@ -211,12 +284,60 @@ class Parser:
                     raise ProtocolError(f"{PacketType(kind).name} needs {count} arguments, got {len(args)}")
                 packets.append(Packet(kind, tuple(args)))
         if offset < available:
-            buffer += data[offset:]
-            # A whole header says how long its packet is; until then, wait for one.
-            self._wanted = 12 + size if available - offset >= 12 else 12
+            self._head = data[offset:]
         return packets
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a whole packet."""
-        return len(self._buffer)
+        packet = self._packet
+        return len(self._head) if packet is None else 12 + packet.size - packet.remaining
+
+    def _begin(self, kind: int, count: int, size: int, data: bytes, start: int, packets: list[Packet]) -> int:
+        name = PacketType(kind).name
+        if count == 0 and size:
+            raise ProtocolError(f"{name} must have an empty body, got {size} bytes")
+        if size > self.max_payload_size and kind not in PAYLOAD_TYPES:
+            raise ProtocolError(f"{name} body of {size} bytes exceeds the limit of {self.max_payload_size} bytes")
+        self._packet = _Spanning(kind, count, size)
+        return self._continue(self._packet, data, start, packets)
+
+    def _continue(self, packet: _Spanning, data: bytes, position: int, packets: list[Packet]) -> int:
+        """Take what `data` holds of `packet` (the current one) from `position` on; returns where it ended."""
+        entry, left = position, packet.remaining
+        end = min(len(data), position + left)
+        view = memoryview(data)
+        parts = packet.parts
+        args = packet.args
+        while len(args) < packet.count - 1 and position < end:
+            separator = data.find(b"\0", position, end)
+            if separator < 0:
+                parts.append(view[position:end])
+                packet.prefix_size += end - position
+                position = end
+                if packet.size > self.max_payload_size and packet.prefix_size > MAX_PREFIX_SIZE:
+                    raise ProtocolError(
+                        f"{PacketType(packet.kind).name} of {packet.size} bytes has no argument separator "
+                        f"in its first {MAX_PREFIX_SIZE} bytes"
+                    )
+                break
+            parts.append(view[position:separator])
+            args.append(b"".join(parts))
+            parts.clear()
+            packet.prefix_size += separator + 1 - position
+            position = separator + 1
+            if len(args) == packet.count - 1:
+                payload_size = left - (position - entry)
+                if payload_size > self.max_payload_size:
+                    packet.dropped = OversizedPayload(payload_size, self.max_payload_size)
+        if position < end and packet.dropped is None:
+            parts.append(view[position:end])
+        packet.remaining = left - (end - entry)
+        if packet.remaining:
+            return end
+        self._packet = None
+        if len(args) < packet.count - 1:
+            raise ProtocolError(f"{PacketType(packet.kind).name} needs {packet.count} arguments, got {len(args) + 1}")
+        payload = packet.dropped if packet.dropped is not None else b"".join(parts)
+        packets.append(Packet(packet.kind, (*args, payload)))
+        return end

@@ -5,11 +5,21 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import tracemalloc
 
 import pytest
 
 from django_gearman.protocol import PacketType, Parser, ProtocolError, encode
-from django_gearman.protocol.codec import ARGUMENT_COUNTS, HEADER, MAX_BODY_SIZE, REQ, RES
+from django_gearman.protocol.codec import (
+    ARGUMENT_COUNTS,
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    HEADER,
+    MAX_PREFIX_SIZE,
+    PAYLOAD_TYPES,
+    REQ,
+    RES,
+    OversizedPayload,
+)
 
 BINARY = bytes(range(256))
 
@@ -99,14 +109,16 @@ def frame(kind: int, body: bytes, magic: bytes = RES) -> bytes:
         (b"HTTP/1.1 400 Bad Request\r\n", "bad packet magic b'HTTP'"),
         (frame(999, b""), "unknown packet type 999"),
         (frame(0, b""), "unknown packet type 0"),
-        (HEADER.pack(RES, PacketType.WORK_DATA, MAX_BODY_SIZE + 1), "WORK_DATA body of 268435457 bytes exceeds"),
+        (HEADER.pack(RES, PacketType.ECHO_RES, DEFAULT_MAX_PAYLOAD_SIZE + 1),
+         "ECHO_RES body of 67108865 bytes exceeds the limit of 67108864 bytes"),
+        (HEADER.pack(RES, PacketType.NOOP, 5), "NOOP must have an empty body, got 5 bytes"),
         (frame(PacketType.NOOP, b"x"), "NOOP must have an empty body, got 1 bytes"),
         (frame(PacketType.JOB_ASSIGN, b"H:1\0f"), "JOB_ASSIGN needs 3 arguments, got 2"),
         (frame(PacketType.STATUS_RES, b"H:1"), "STATUS_RES needs 5 arguments, got 1"),
     ],
     ids=[
         "request-magic", "not-gearman", "unknown-type", "type-zero",
-        "oversized", "body-on-noop", "short-assign", "short-status",
+        "oversized", "announced-body-on-noop", "body-on-noop", "short-assign", "short-status",
     ],
 )
 def test_malformed_frames_raise_naming_the_fault(data, fault):
@@ -122,7 +134,68 @@ def test_malformed_frame_after_good_ones_is_still_detected():
 def test_oversized_length_is_refused_before_the_body_arrives():
     # Otherwise a corrupt header would make us buffer up to 4 GiB first.
     with pytest.raises(ProtocolError, match="exceeds"):
-        Parser().feed(HEADER.pack(RES, PacketType.WORK_COMPLETE, 2**32 - 1))
+        Parser().feed(HEADER.pack(RES, PacketType.JOB_CREATED, 2**32 - 1))
+
+
+def feed_in_chunks(parser: Parser, stream: bytes, size: int = 65536) -> list:
+    return [packet for start in range(0, len(stream), size) for packet in parser.feed(stream[start : start + size])]
+
+
+def test_a_payload_over_the_limit_is_dropped_and_the_stream_goes_on():
+    big = encode(PacketType.WORK_COMPLETE, b"H:1", b"x" * 100_001, magic=RES)
+    after = encode(PacketType.WORK_COMPLETE, b"H:2", b"fine", magic=RES)
+    parser = Parser(max_payload_size=100_000)
+    assert feed_in_chunks(parser, big + after, 4096) == [
+        (PacketType.WORK_COMPLETE, (b"H:1", OversizedPayload(100_001, 100_000))),
+        (PacketType.WORK_COMPLETE, (b"H:2", b"fine")),
+    ]
+    assert parser.pending == 0
+
+
+def test_the_limit_is_on_the_payload_not_on_the_handle_and_function_before_it():
+    assignment = (b"H:host:12345", b"some.function", b"unique-id", b"y" * 1000)
+    parser = Parser(max_payload_size=1000)
+    assert parser.feed(encode(PacketType.JOB_ASSIGN_UNIQ, *assignment, magic=RES)) == [
+        (PacketType.JOB_ASSIGN_UNIQ, assignment)
+    ]
+    over = (*assignment[:3], b"y" * 1001)
+    assert parser.feed(encode(PacketType.JOB_ASSIGN_UNIQ, *over, magic=RES)) == [
+        (PacketType.JOB_ASSIGN_UNIQ, (*assignment[:3], OversizedPayload(1001, 1000)))
+    ]
+
+
+def test_every_payload_type_can_be_dropped():
+    for kind in PAYLOAD_TYPES:
+        count = ARGUMENT_COUNTS[kind]
+        prefix = tuple(b"a%d" % index for index in range(count - 1))
+        packet = encode(kind, *prefix, b"z" * 11, magic=RES)
+        assert Parser(max_payload_size=10).feed(packet) == [(kind, (*prefix, OversizedPayload(11, 10)))], kind.name
+
+
+def test_an_over_long_packet_without_separators_is_refused_early():
+    # A hostile length with no handle in sight: refused after MAX_PREFIX_SIZE bytes, not read to its end.
+    parser = Parser(max_payload_size=100)
+    header = HEADER.pack(RES, PacketType.WORK_COMPLETE, 2**31)
+    with pytest.raises(ProtocolError, match=f"no argument separator in its first {MAX_PREFIX_SIZE} bytes"):
+        parser.feed(header + b"h" * (MAX_PREFIX_SIZE + 1))
+
+
+def test_a_large_body_is_copied_once():
+    body = bytes(range(256)) * (32 * 1024)  # 8 MiB
+    chunks = [piece for piece in (
+        encode(PacketType.WORK_COMPLETE, b"H:1", body, magic=RES)[start : start + 65536]
+        for start in range(0, len(body) + 16, 65536)
+    ) if piece]
+    parser = Parser()
+    tracemalloc.start()
+    try:
+        packets = [packet for chunk in chunks for packet in parser.feed(chunk)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert packets == [(PacketType.WORK_COMPLETE, (b"H:1", body))]
+    # The joined result, plus small change; a buffer grown and then copied to bytes costs three times that.
+    assert peak < len(body) * 1.2, f"parsing an 8 MiB body allocated {peak} bytes at peak"
 
 
 @pytest.mark.parametrize(
