@@ -9,6 +9,7 @@ from .errors import (
     GearmanJobFailed,
     GearmanServerUnavailable,
     GearmanTimeout,
+    GearmanTLSError,
     ProtocolError,
 )
 from .worker import Job, Worker
@@ -21,6 +22,7 @@ __all__ = [
     "GearmanError",
     "GearmanJobFailed",
     "GearmanServerUnavailable",
+    "GearmanTLSError",
     "GearmanTimeout",
     "Job",
     "JobHandle",

@@ -1,4 +1,4 @@
-"""A TCP connection to one gearmand speaking the binary protocol."""
+"""A TCP (or TLS) connection to one gearmand speaking the binary protocol."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import ipaddress
 import math
 import select
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
-from .codec import RES, Packet, Parser
-from .errors import GearmanServerUnavailable, GearmanTimeout, ProtocolError
+from .codec import DEFAULT_MAX_PAYLOAD_SIZE, RES, Packet, PacketType, Parser, encode
+from .errors import GearmanServerUnavailable, GearmanTimeout, GearmanTLSError, ProtocolError
 
 DEFAULT_PORT = 4730
 # Below glibc's mmap threshold (128 KiB): recv() allocates this much for every
@@ -80,6 +82,15 @@ def _enable_keepalive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
+class ConnectionOptions(TypedDict, total=False):
+    """What a `Client` or `Worker` passes to each `Connection` it makes."""
+
+    read_timeout: float | None
+    ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
+    max_payload_size: int
+
+
 class Connection:
     """One socket, its parser, and deadline-aware reads.
 
@@ -87,29 +98,47 @@ class Connection:
     and raises `GearmanServerUnavailable` naming the server, so callers only
     handle our own exception types and treat a garbling server like a lost one.
     A read without a deadline gives up with `GearmanTimeout` after
-    `read_timeout` seconds without a byte (None: never).
+    `read_timeout` seconds without a byte (None: never). With an `ssl_context`
+    it speaks TLS (to a terminator such as stunnel in front of gearmand),
+    verifying the server as `server_hostname` (default: the address's host).
     """
 
-    def __init__(self, address: ServerAddress, connect_timeout: float = 2.0, read_timeout: float | None = None):
+    def __init__(
+        self,
+        address: ServerAddress,
+        connect_timeout: float = 2.0,
+        read_timeout: float | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
+    ):
         self.address = address
         self.read_timeout = read_timeout
-        self.parser = Parser(RES)
+        self.parser = Parser(RES, max_payload_size)
+        self.max_payload_size = max_payload_size
         try:
-            self.sock = socket.create_connection((address.host, address.port), connect_timeout)
+            sock = socket.create_connection((address.host, address.port), connect_timeout)
         except OSError as exc:
             raise GearmanServerUnavailable(f"cannot connect to gearmand at {address}: {exc}") from exc
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _enable_keepalive(self.sock)
-        self.sock.settimeout(None)
-        if read_timeout is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _enable_keepalive(sock)
+        self.tls = ssl_context is not None
+        if ssl_context is not None:
+            sock = _handshake(sock, address, ssl_context, server_hostname, connect_timeout)
+        sock.settimeout(None)
+        if read_timeout is not None and ssl_context is None:
             # The kernel bounds each blocking recv(): no extra system call per read.
-            # (Python's ssl retries through it, so a TLS socket would need poll() instead.)
+            # (Python's ssl retries through it: a TLS read uses the socket's timeout instead.)
             seconds, microseconds = divmod(max(1, round(read_timeout * 1_000_000)), 1_000_000)  # 0 means never
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, microseconds))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, microseconds))
+        self.sock = sock
         # Deadlines are kept with poll() rather than settimeout(): the latter
         # costs two extra system calls per read, and poll() has no fd limit.
         self._poller = select.poll()
-        self._poller.register(self.sock, select.POLLIN)
+        self._poller.register(sock, select.POLLIN)
+        if self.tls:
+            self._confirm_tls(time.monotonic() + connect_timeout)
 
     @property
     def closed(self) -> bool:
@@ -125,26 +154,11 @@ class Connection:
             self.sock.sendall(data)
         except OSError as exc:
             self.close()
-            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
+            raise self._lost(exc) from exc
 
     def receive(self, deadline: float | None = None) -> list[Packet]:
         """Wait for at least one recv's worth of bytes; return the whole packets in them."""
-        if self.sock is None:
-            raise GearmanServerUnavailable(f"connection to {self.address} is closed")
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poller.poll(math.ceil(remaining * 1000)):
-                raise GearmanTimeout(f"no reply from {self.address} in time")
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except BlockingIOError:  # read_timeout passed (SO_RCVTIMEO); the connection is still usable
-            raise GearmanTimeout(f"no reply from {self.address} for {self.read_timeout} s") from None
-        except OSError as exc:
-            self.close()
-            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
-        if not data:
-            self.close()
-            raise GearmanServerUnavailable(f"gearmand at {self.address} closed the connection")
+        data = self.read(deadline)
         try:
             return self.parser.feed(data)
         except ProtocolError as exc:
@@ -154,9 +168,140 @@ class Connection:
             self.close()
             raise
 
+    def read(self, deadline: float | None = None) -> bytes:
+        """The next bytes from the server (at least one), waiting until `deadline` at most.
+
+        A deadline already past still takes what has arrived. After a read
+        nothing is left inside the TLS layer, so a selector or poll() on the
+        socket tells the truth about whether more is there.
+        """
+        sock = self.sock
+        if sock is None:
+            raise GearmanServerUnavailable(f"connection to {self.address} is closed")
+        try:
+            if self.tls:
+                data = self._read_tls(deadline)
+            else:
+                if deadline is not None:
+                    wait = max(0, math.ceil((deadline - time.monotonic()) * 1000))
+                    if not self._poller.poll(wait):
+                        raise GearmanTimeout(f"no reply from {self.address} in time")
+                data = sock.recv(RECV_SIZE)
+        except BlockingIOError:  # read_timeout passed (SO_RCVTIMEO); the connection is still usable
+            raise GearmanTimeout(f"no reply from {self.address} for {self.read_timeout} s") from None
+        except GearmanTimeout:
+            raise
+        except OSError as exc:
+            self.close()
+            raise self._lost(exc) from exc
+        if not data:
+            self.close()
+            raise GearmanServerUnavailable(f"gearmand at {self.address} closed the connection")
+        return data
+
+    def _read_tls(self, deadline: float | None) -> bytes:
+        # Decrypted bytes can wait inside the SSL object while the fd shows
+        # nothing, so poll() is no guide here: the socket's own timeout is.
+        sock = cast(ssl.SSLSocket, self.sock)
+        timeout = self.read_timeout
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and not sock.pending() and not self._poller.poll(0):
+                raise GearmanTimeout(f"no reply from {self.address} in time")
+            timeout = max(remaining, 0.001)
+        if timeout is not None:
+            sock.settimeout(timeout)
+        try:
+            chunks = [sock.recv(RECV_SIZE)]
+        except TimeoutError:
+            raise GearmanTimeout(f"no reply from {self.address} within {timeout:.3g} s") from None
+        finally:
+            if timeout is not None:
+                sock.settimeout(None)
+        while chunks[-1] and sock.pending():
+            chunks.append(sock.recv(RECV_SIZE))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _confirm_tls(self, deadline: float) -> None:
+        """One ECHO round trip: a TLS 1.3 server judges our certificate after the
+        handshake is over on our side, and says so on the first read. Better here,
+        as a connect error naming the reason, than as a lost job later."""
+        try:
+            self.send(encode(PacketType.ECHO_REQ, b"tls"))
+            packets = self.receive(deadline)
+            while not packets:
+                packets = self.receive(deadline)
+        except GearmanTimeout:
+            self.close()
+            raise GearmanServerUnavailable(
+                f"gearmand at {self.address} did not answer through TLS within the connect timeout"
+            ) from None
+        except GearmanServerUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ProtocolError) or getattr(cause, "reason", None) in _CERTIFICATE_ALERTS:
+                raise  # the server's alert, or its garbage, says why
+            # The server's alert can be lost to the reset that follows it.
+            raise GearmanTLSError(
+                f"gearmand at {self.address} closed the connection right after the TLS handshake: the server "
+                "requires a client certificate, or refused this one (its log says which)"
+            ) from exc
+        if packets != [(PacketType.ECHO_RES, (b"tls",))]:
+            self.close()
+            raise GearmanServerUnavailable(f"{self.address} does not speak Gearman (its ECHO_RES: {packets!r})")
+
+    def _lost(self, exc: OSError) -> GearmanServerUnavailable:
+        if isinstance(exc, ssl.SSLError):
+            return GearmanTLSError(f"TLS with gearmand at {self.address} failed: {_tls_reason(exc)}")
+        return GearmanServerUnavailable(f"lost connection to {self.address}: {exc}")
+
     def close(self) -> None:
         if self.sock is not None:
             try:
                 self.sock.close()
             finally:
                 self.sock = None
+
+
+def _handshake(
+    sock: socket.socket, address: ServerAddress, context: ssl.SSLContext, server_hostname: str | None, timeout: float
+) -> ssl.SSLSocket:
+    try:
+        return context.wrap_socket(sock, server_hostname=server_hostname or address.host)
+    except ssl.SSLError as exc:
+        sock.close()
+        raise GearmanTLSError(f"TLS handshake with gearmand at {address} failed: {_tls_reason(exc)}") from None
+    except TimeoutError:
+        sock.close()
+        raise GearmanServerUnavailable(f"TLS handshake with gearmand at {address} took over {timeout} s") from None
+    except OSError as exc:
+        sock.close()
+        raise GearmanTLSError(
+            f"TLS handshake with gearmand at {address} failed: {exc.strerror or exc} (is it a TLS port?)"
+        ) from None
+
+
+#: OpenSSL's verify codes meaning "signed by no CA we trust".
+_UNTRUSTED = {18, 19, 20, 21}
+#: Alerts a server sends about our certificate, by OpenSSL's reason name.
+_CERTIFICATE_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate, and none was sent",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused this client's certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the CA that signed this client's certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server says this client's certificate has expired",
+}
+_REASONS = {
+    **_CERTIFICATE_ALERTS,
+    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is it a plaintext port?)",
+    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection (is it a TLS port?)",
+}
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = f"the server's certificate was not accepted: {exc.verify_message}"
+        if exc.verify_code in _UNTRUSTED:
+            reason += " (it is not signed by a CA this client trusts)"
+        return reason
+    if isinstance(exc, ssl.SSLEOFError):
+        return _REASONS["UNEXPECTED_EOF_WHILE_READING"]
+    return _REASONS.get(exc.reason, exc.reason or str(exc))

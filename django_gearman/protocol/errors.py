@@ -27,6 +27,11 @@ class GearmanServerUnavailable(GearmanError, ConnectionError):
     """No configured server could be reached, or one went away mid-request."""
 
 
+class GearmanTLSError(GearmanServerUnavailable):
+    """The TLS handshake or session with a server failed: an untrusted or
+    mismatched certificate, a refused client certificate, or no TLS there."""
+
+
 class GearmanTimeout(GearmanError, TimeoutError):
     """A blocking call did not finish within its timeout."""
 
