@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import socket
+import secrets
+import ssl
 import time
 from dataclasses import dataclass
 
-from .codec import RES, PacketType, Parser, encode
-from .connection import ServerAddress
-from .errors import GearmanError, GearmanServerUnavailable, GearmanTimeout, ProtocolError
+from .codec import RES, Packet, PacketType, encode
+from .connection import Connection, ServerAddress
+from .errors import GearmanError, GearmanTimeout, ProtocolError
+
+#: Longer lines in an admin reply are refused (a `workers` line lists all of one worker's functions).
+MAX_LINE = 1024 * 1024
+#: Longer admin replies are refused.
+MAX_REPLY = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,17 +52,27 @@ class QueuedJob:
 
 
 class AdminClient:
-    """One connection for admin commands; use as a context manager."""
+    """One connection for admin commands; use as a context manager.
 
-    def __init__(self, server: str | ServerAddress, timeout: float = 5.0):
+    gearmand prints names as they are, so a function named with a line break
+    could end a listing early and make up rows of its own. Each command is
+    therefore followed by an ECHO carrying a fresh random token (binary
+    packets start with a NUL, which no name can hold): the reply is exactly
+    the text before that echo, and anything else is a `ProtocolError`.
+    `timeout` bounds each call as a whole.
+    """
+
+    def __init__(
+        self,
+        server: str | ServerAddress,
+        timeout: float = 5.0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ):
         self.address = ServerAddress.parse(server)
         self.timeout = timeout
-        try:
-            self.sock = socket.create_connection((self.address.host, self.address.port), timeout)
-        except OSError as exc:
-            raise GearmanServerUnavailable(f"cannot connect to gearmand at {self.address}: {exc}") from exc
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buffer = b""
+        self.connection = Connection(self.address, timeout, ssl_context=ssl_context, server_hostname=server_hostname)
 
     def __enter__(self) -> AdminClient:
         return self
@@ -65,33 +81,33 @@ class AdminClient:
         self.close()
 
     def close(self) -> None:
-        self.sock.close()
+        self.connection.close()
 
     # -- commands -----------------------------------------------------------
 
     def status(self) -> list[FunctionStatus]:
         rows = []
         for line in self._listing("status"):
-            name, total, running, workers = self._columns(line, "status", 4)
-            rows.append(FunctionStatus(name, _number(total, line), _number(running, line), _number(workers, line)))
+            name, *counts = self._columns(line, "status", 4)
+            rows.append(FunctionStatus(name, *(self._count(value, line, "status") for value in counts)))
         return rows
 
     def workers(self) -> list[WorkerInfo]:
         rows = []
         for line in self._listing("workers"):
             head, colon, functions = line.partition(" :")
-            parts = head.split()
+            parts = head.split(" ")
             if not colon or len(parts) != 3:
-                raise ProtocolError(f"unexpected 'workers' line from {self.address}: {line!r}")
+                raise ProtocolError(f"unexpected 'workers' line from {self.address}: {_quoted(line)}")
             fd, ip, client_id = parts
-            rows.append(WorkerInfo(_number(fd, line), ip, client_id, tuple(functions.split())))
+            rows.append(WorkerInfo(self._count(fd, line, "workers"), ip, client_id, tuple(functions.split())))
         return rows
 
     def version(self) -> str:
         return self._ok("version")
 
     def getpid(self) -> int:
-        return _number(self._ok("getpid"), "getpid")
+        return self._count(self._ok("getpid"), "getpid", "getpid")
 
     def maxqueue(self, function: str, size: int | None = None) -> None:
         """Limit `function`'s queue to `size` jobs (None: unlimited).
@@ -105,7 +121,7 @@ class AdminClient:
         rows = []
         for line in self._listing("show jobs"):
             handle, retries, ignore, queued = self._columns(line, "show jobs", 4)
-            rows.append(QueuedJob(handle, _number(retries, line), ignore == "1", queued == "1"))
+            rows.append(QueuedJob(handle, self._count(retries, line, "show jobs"), ignore == "1", queued == "1"))
         return rows
 
     def cancel_job(self, handle: str) -> None:
@@ -115,77 +131,111 @@ class AdminClient:
     def ping(self) -> float:
         """Seconds for one binary ECHO round trip on this connection."""
         payload = b"ping"
+        deadline = time.monotonic() + self.timeout
         started = time.perf_counter()
-        self._send(encode(PacketType.ECHO_REQ, payload))
-        parser = Parser(RES)
-        packets = parser.feed(self._buffer)
+        self.connection.send(encode(PacketType.ECHO_REQ, payload))
+        packets = self._receive(deadline, "ECHO_REQ")
         while not packets:
-            packets = parser.feed(self._recv())
-        self._buffer = b""
+            packets = self._receive(deadline, "ECHO_REQ")
         elapsed = time.perf_counter() - started
-        if packets[0] != (PacketType.ECHO_RES, (payload,)):
-            raise ProtocolError(f"{self.address} answered ECHO_REQ with {packets[0]!r}")
+        if packets != [(PacketType.ECHO_RES, (payload,))] or self.connection.parser.pending:
+            raise ProtocolError(f"{self.address} answered ECHO_REQ with {packets!r}")
         return elapsed
 
     # -- plumbing -----------------------------------------------------------
 
-    def _send(self, data: bytes) -> None:
+    def _receive(self, deadline: float, command: str) -> list[Packet]:
         try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
+            return self.connection.receive(deadline)
+        except GearmanTimeout:
+            raise self._timed_out(command) from None
 
-    def _recv(self) -> bytes:
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            raise GearmanTimeout(f"gearmand at {self.address} did not answer within {self.timeout} s") from None
-        except OSError as exc:
-            raise GearmanServerUnavailable(f"lost connection to {self.address}: {exc}") from exc
-        if not data:
-            raise GearmanServerUnavailable(f"gearmand at {self.address} closed the connection")
-        return data
+    def _timed_out(self, command: str) -> GearmanTimeout:
+        return GearmanTimeout(f"gearmand at {self.address} did not answer within {self.timeout} s ({command!r})")
 
-    def _line(self) -> str:
-        while b"\n" not in self._buffer:
-            self._buffer += self._recv()
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.rstrip(b"\r").decode("utf-8", "replace")
+    def _reply(self, command: str) -> list[str]:
+        """The lines gearmand sent in reply to `command`, without their line breaks."""
+        deadline = time.monotonic() + self.timeout
+        token = secrets.token_hex(8).encode()
+        end_marker = encode(PacketType.ECHO_RES, token, magic=RES)
+        self.connection.send(command.encode() + b"\n" + encode(PacketType.ECHO_REQ, token))
+        buffer = bytearray()
+        text_end = -1  # where the first NUL, the start of our echo, is
+        line_start = 0
+        while text_end < 0 or len(buffer) < text_end + len(end_marker):
+            try:
+                chunk = self.connection.read(deadline)
+            except GearmanTimeout:
+                raise self._timed_out(command) from None
+            scanned = len(buffer)
+            buffer += chunk
+            if len(buffer) > MAX_REPLY:
+                raise ProtocolError(f"gearmand at {self.address} sent more than {MAX_REPLY} bytes for {command!r}")
+            if text_end < 0:
+                text_end = buffer.find(b"\0", scanned)
+                line_end = text_end if text_end >= 0 else len(buffer)
+                newline = buffer.rfind(b"\n", scanned, line_end)
+                if newline >= 0:
+                    line_start = newline + 1
+                if line_end - line_start > MAX_LINE:
+                    raise ProtocolError(
+                        f"gearmand at {self.address} sent a line longer than {MAX_LINE} bytes for {command!r}"
+                    )
+        if buffer[text_end:] != end_marker:
+            if buffer[text_end : text_end + len(end_marker)] != end_marker:
+                raise ProtocolError(f"gearmand at {self.address} sent binary data in its reply to {command!r}")
+            extra = len(buffer) - text_end - len(end_marker)
+            raise ProtocolError(f"gearmand at {self.address} sent {extra} bytes after its reply to {command!r}")
+        with memoryview(buffer) as view:
+            text = str(view[:text_end], "utf-8", "replace")
+        if not text.endswith("\n"):
+            raise ProtocolError(f"gearmand's reply to {command!r} from {self.address} does not end with a line break")
+        return [line.removesuffix("\r") for line in text[:-1].split("\n")]
 
     def _listing(self, command: str) -> list[str]:
-        self._send(command.encode() + b"\n")
-        lines = []
-        while True:
-            line = self._line()
-            if line == ".":
-                return lines
-            if line.startswith("ERR ") and not lines:
-                raise GearmanError(f"gearmand at {self.address} refused {command!r}: {line[4:]}")
-            lines.append(line)
+        lines = self._reply(command)
+        if len(lines) == 1 and lines[0].startswith("ERR "):
+            raise GearmanError(f"gearmand at {self.address} refused {command!r}: {lines[0][4:]}")
+        if lines[-1] != ".":
+            raise ProtocolError(f"gearmand's {command!r} listing from {self.address} does not end with '.'")
+        del lines[-1]
+        if "." in lines:
+            raise ProtocolError(
+                f"gearmand's {command!r} listing from {self.address} goes on after its end ('.'): a name in it "
+                "holds a line break, so its rows cannot be told apart"
+            )
+        return lines
 
     def _ok(self, command: str) -> str:
-        self._send(command.encode() + b"\n")
-        line = self._line()
+        lines = self._reply(command)
+        if len(lines) != 1:
+            raise ProtocolError(f"gearmand at {self.address} answered {command!r} with {len(lines)} lines, not one")
+        line = lines[0]
         if line.startswith("ERR"):
             raise GearmanError(f"gearmand at {self.address} refused {command!r}: {line[3:].strip()}")
         if line == "OK":
             return ""
         if line.startswith("OK "):
             return line[3:]
-        raise ProtocolError(f"unexpected answer to {command!r} from {self.address}: {line!r}")
+        raise ProtocolError(f"unexpected answer to {command!r} from {self.address}: {_quoted(line)}")
 
     def _columns(self, line: str, command: str, count: int) -> list[str]:
         columns = line.split("\t")
         if len(columns) != count:
-            raise ProtocolError(f"unexpected {command!r} line from {self.address}: {line!r}")
+            raise ProtocolError(f"unexpected {command!r} line from {self.address}: {_quoted(line)}")
         return columns
 
-
-def _number(text: str, context: str) -> int:
-    try:
+    def _count(self, text: str, line: str, command: str) -> int:
+        if not (text.isascii() and text.isdigit()):
+            raise ProtocolError(
+                f"expected a number, got {_quoted(text)} in {command!r} line {_quoted(line)} from {self.address}"
+            )
         return int(text)
-    except ValueError:
-        raise ProtocolError(f"expected a number, got {text!r} in {context!r}") from None
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    """repr() of `text`, cut short: a refused line may be a megabyte long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def _token(value: str) -> str:
