@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import selectors
+import ssl
 import threading
 import time
 import zlib
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode, to_bytes
-from .connection import Connection, ServerAddress
+from .connection import Connection, ConnectionOptions, ServerAddress
 from .errors import GearmanError, GearmanJobFailed, GearmanServerUnavailable, GearmanTimeout
 
 logger = logging.getLogger("django_gearman.protocol.client")
@@ -185,10 +186,10 @@ class _Reply:
 class _Channel:
     """One thread's connection to one server and the requests in flight on it."""
 
-    def __init__(self, address: ServerAddress, connect_timeout: float, read_timeout: float | None):
+    def __init__(self, address: ServerAddress, connect_timeout: float, connection_options: ConnectionOptions):
         self.address = address
         self.server = str(address)
-        self.connection = Connection(address, connect_timeout, read_timeout)
+        self.connection = Connection(address, connect_timeout, **connection_options)
         # gearmand answers a connection's requests in order, so replies that are
         # not about a job handle are matched to the oldest request awaiting one.
         self.awaiting: deque[JobRequest | _Reply] = deque()
@@ -319,7 +320,7 @@ class Client:
     that cannot be reached, or that stays silent for `submit_timeout` seconds
     while a job waits for its JOB_CREATED, is tried last for `retry_after`
     seconds, and the job goes to the next server (`None`: wait as long as
-    it takes).
+    it takes). With `ssl_context` every connection speaks TLS (see `Connection`).
 
     `on_long_wait(requests)`, if given, is called in the waiting thread, at
     most once per call, when foreground jobs waiting without a `poll_timeout`
@@ -337,6 +338,8 @@ class Client:
         retry_after: float = 5.0,
         submit_timeout: float | None = 5.0,
         on_long_wait: Callable[[Sequence[JobRequest]], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ):
         self.servers = tuple(ServerAddress.parse(server) for server in servers)
         if not self.servers:
@@ -347,6 +350,9 @@ class Client:
         self.retry_after = retry_after
         self.submit_timeout = submit_timeout
         self.on_long_wait = on_long_wait
+        self._connection_options = ConnectionOptions(
+            read_timeout=submit_timeout, ssl_context=ssl_context, server_hostname=server_hostname
+        )
         self._local = threading.local()
         self._down_until: dict[ServerAddress, float] = {}
         self._rotation = itertools.count()
@@ -440,7 +446,7 @@ class Client:
             state = self._state()
         channel = state.channels.get(address)
         if channel is None or channel.connection.sock is None:
-            channel = state.channels[address] = _Channel(address, self.connect_timeout, self.submit_timeout)
+            channel = state.channels[address] = _Channel(address, self.connect_timeout, self._connection_options)
         return channel
 
     def _candidates(self, unique: bytes | None) -> Sequence[ServerAddress]:

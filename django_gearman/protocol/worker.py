@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
 from .codec import PacketType, encode, to_bytes
-from .connection import Connection, ServerAddress
+from .connection import Connection, ConnectionOptions, ServerAddress
 from .errors import GearmanServerUnavailable, exception_message
 
 logger = logging.getLogger("django_gearman.protocol.worker")
@@ -117,7 +118,7 @@ class _ServerLink:
 
 
 class Worker:
-    """Serve registered functions from one or more gearmand servers."""
+    """Serve registered functions from one or more gearmand servers (over TLS with `ssl_context`)."""
 
     def __init__(
         self,
@@ -131,6 +132,8 @@ class Worker:
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
         poll_interval: float = 1.0,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ):
         """`max_jobs`: run that many jobs, then leave `work()`; never fetch more than are left.
         `grab_timeout`: how long a stopping worker waits for the answers to job requests
@@ -153,6 +156,7 @@ class Worker:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
+        self._connection_options = ConnectionOptions(ssl_context=ssl_context, server_hostname=server_hostname)
         self.functions: dict[bytes, tuple[Callback, int | None]] = {}
         self._links = [_ServerLink(address, min_backoff) for address in dict.fromkeys(addresses)]
         self._ready: deque[Job] = deque()
@@ -362,7 +366,7 @@ class Worker:
 
     def _connect(self, link: _ServerLink) -> None:
         try:
-            link.connection = Connection(link.address, self.connect_timeout)
+            link.connection = Connection(link.address, self.connect_timeout, **self._connection_options)
         except GearmanServerUnavailable as exc:
             self._retry_later(link, exc, "retrying")
             return
