@@ -1,10 +1,11 @@
 """Real servers and workers for tests, demos and benchmarks (no pytest needed here).
 
 `GearmandServer` runs one gearmand on a free 127.0.0.1 port and stops it by
-pid; `GearmandFactory` runs several. `PostgresCluster` runs a private
-PostgreSQL server the same way. `GearmanWorkerProcess` runs `gearman_worker`
-for this process's Django project against a gearmand. The pytest fixtures
-built on them live in `django_gearman.pytest_plugin`.
+pid; `GearmandFactory` runs several; `StunnelServer` puts a TLS terminator in
+front of one. `PostgresCluster` runs a private PostgreSQL server the same way.
+`GearmanWorkerProcess` runs `gearman_worker` for this process's Django project
+against a gearmand. The pytest fixtures built on them live in
+`django_gearman.pytest_plugin`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from .protocol import AdminClient
 
 INSTALL_HINT = "sudo apt-get install -y gearman-job-server gearman-tools"
+STUNNEL_INSTALL_HINT = "sudo apt-get install -y stunnel4"
 SBIN_DIRECTORIES = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin")
 POSTGRES_INSTALL_HINT = "sudo apt-get install -y postgresql"
 #: Debian and Ubuntu keep the server programs here, one directory per major version, not on PATH.
@@ -36,16 +38,26 @@ POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
 def find_gearmand() -> str:
     """Path of the gearmand binary; raises with the install command if there is none."""
-    found = shutil.which("gearmand")
-    if found:
-        return found
-    for directory in SBIN_DIRECTORIES:
-        candidate = Path(directory) / "gearmand"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
+    return _find_program(("gearmand",), INSTALL_HINT)
+
+
+def find_stunnel() -> str:
+    """Path of stunnel (Debian names it stunnel4); raises with the install command if there is none."""
+    return _find_program(("stunnel4", "stunnel"), STUNNEL_INSTALL_HINT)
+
+
+def _find_program(names: tuple[str, ...], hint: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    for name in names:
+        for directory in SBIN_DIRECTORIES:
+            candidate = Path(directory) / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
     raise RuntimeError(
-        f"gearmand is not installed (looked on PATH and in {', '.join(SBIN_DIRECTORIES)}); "
-        f"install it with: {INSTALL_HINT}"
+        f"{names[0]} is not installed (looked on PATH and in {', '.join(SBIN_DIRECTORIES)}); install it with: {hint}"
     )
 
 
@@ -55,29 +67,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class GearmandServer:
-    """One gearmand process on 127.0.0.1. `str(server)` is its "host:port".
+def _temporary_directory(owner, prefix: str) -> str:
+    """A directory removed once `owner` is gone (kept across its restarts)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    weakref.finalize(owner, shutil.rmtree, directory, True)
+    return directory
 
-    To run it elsewhere, e.g. inside a network namespace: `command_prefix` runs gearmand
-    through a command (`("ip", "netns", "exec", NAME)`) and `listen` is the address it
-    binds there ("0.0.0.0": all of that namespace's addresses). `host:port` must still
-    reach it from this process (tests/support/netns.py relays that port into the namespace).
-    """
+
+class _ServerProcess:
+    """A server process this object started, listening on 127.0.0.1:`port`."""
 
     host = "127.0.0.1"
-
-    def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None,
-                 listen: str = "127.0.0.1", command_prefix: Sequence[str] = ()):
-        self.options = tuple(options)
-        self.port = port or free_port()
-        self.listen = listen
-        self.command_prefix = tuple(command_prefix)
-        if log_dir is None:
-            log_dir = tempfile.mkdtemp(prefix="gearmand-")
-            # Kept across restarts; removed once this object is gone.
-            weakref.finalize(self, shutil.rmtree, log_dir, True)
-        self.log_dir = log_dir
-        self.process: subprocess.Popen | None = None
+    port: int
+    process: subprocess.Popen | None
 
     @property
     def address(self) -> str:
@@ -86,12 +88,37 @@ class GearmandServer:
     def __str__(self) -> str:
         return self.address
 
-    def __repr__(self) -> str:
-        return f"<GearmandServer {self.address} pid={self.pid}>"
-
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    def stop(self) -> None:
+        """Stop the process we started (and only it), politely first."""
+        process, self.process = self.process, None
+        if process is not None:
+            _stop(process)
+
+
+class GearmandServer(_ServerProcess):
+    """One gearmand process on 127.0.0.1. `str(server)` is its "host:port".
+
+    To run it elsewhere, e.g. inside a network namespace: `command_prefix` runs gearmand
+    through a command (`("ip", "netns", "exec", NAME)`) and `listen` is the address it
+    binds there ("0.0.0.0": all of that namespace's addresses). `host:port` must still
+    reach it from this process (tests/support/netns.py relays that port into the namespace).
+    """
+
+    def __init__(self, *options: str, port: int | None = None, log_dir: str | None = None,
+                 listen: str = "127.0.0.1", command_prefix: Sequence[str] = ()):
+        self.options = tuple(options)
+        self.port = port or free_port()
+        self.listen = listen
+        self.command_prefix = tuple(command_prefix)
+        self.log_dir = log_dir or _temporary_directory(self, "gearmand-")
+        self.process: subprocess.Popen | None = None
+
+    def __repr__(self) -> str:
+        return f"<GearmandServer {self.address} pid={self.pid}>"
 
     @property
     def log_file(self) -> Path:
@@ -137,12 +164,6 @@ class GearmandServer:
                 return probe.recv(64).startswith(b"OK")
         except OSError:
             return False
-
-    def stop(self) -> None:
-        """Stop the process we started (and only it), politely first."""
-        process, self.process = self.process, None
-        if process is not None:
-            _stop(process)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing is flushed."""
@@ -195,6 +216,70 @@ class GearmandFactory:
     def stop_all(self) -> None:
         for server in self.servers:
             server.stop()
+
+
+class StunnelServer(_ServerProcess):
+    """stunnel4 as a TLS terminator in front of a gearmand: TLS on a free 127.0.0.1
+    port, plaintext to `upstream` ("host:port" or a `GearmandServer`).
+
+    It presents `cert_file`/`key_file`; with `client_ca_file` it also demands a
+    client certificate signed by that CA. It runs in the foreground with its
+    configuration and log in a temporary directory, and is stopped by pid.
+    """
+
+    def __init__(self, upstream, cert_file, key_file, *, client_ca_file=None, port: int | None = None):
+        self.upstream = str(upstream)
+        self.port = port or free_port()
+        self.directory = _temporary_directory(self, "stunnel-")
+        self.config_file = Path(self.directory) / "stunnel.conf"
+        self.log_file = Path(self.directory) / "stunnel.log"
+        self.config_file.write_text(self.config(cert_file, key_file, client_ca_file))
+        self.process: subprocess.Popen | None = None
+
+    def config(self, cert_file, key_file, client_ca_file=None) -> str:
+        """The stunnel configuration this server runs with (the README's recipe, on a test port)."""
+        lines = [
+            "foreground = yes",
+            "pid =",  # no pid file: we hold the pid
+            "syslog = no",
+            f"output = {self.log_file}",
+            "debug = info",
+            "",
+            "[gearmand]",
+            f"accept = {self.host}:{self.port}",
+            f"connect = {self.upstream}",
+            f"cert = {cert_file}",
+            f"key = {key_file}",
+        ]
+        if client_ca_file is not None:
+            lines += [f"CAfile = {client_ca_file}", "verifyChain = yes", "requireCert = yes"]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"<StunnelServer {self.address} -> {self.upstream} pid={self.pid}>"
+
+    def start(self, timeout: float = 10.0) -> StunnelServer:
+        with open(Path(self.directory) / "stunnel.stderr", "wb") as stderr:
+            self.process = subprocess.Popen(
+                [find_stunnel(), str(self.config_file)], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stunnel exited with {self.process.returncode} on port {self.port}:\n{self.log()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"stunnel did not listen on {self.address} within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What stunnel logged so far (handshakes, refused certificates)."""
+        found = [path.read_text(errors="replace") for path in (self.log_file, Path(self.directory) / "stunnel.stderr")
+                 if path.exists()]
+        return "".join(found)
 
 
 def find_postgres_bin() -> Path:

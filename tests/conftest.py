@@ -17,12 +17,14 @@ from support.gearmand import point_settings_at, registered_functions, reserved_p
 from support.netns import Network
 from support.processes import BACKGROUND_GRACE, BackgroundCall, WorkerProcess, manage_py_env
 from support.protocol import WorkerThread
+from support.tls import Certificates, client_context, make_certificates
 from support.waiting import wait_for
 from support.workers import release
 
 from django_gearman import GearmanClient
 from django_gearman.discovery import find_worker_module
 from django_gearman.protocol import Worker
+from django_gearman.testing import StunnelServer, find_stunnel
 
 
 @pytest.fixture(scope="session")
@@ -241,3 +243,42 @@ def busy_server(gearman_settings, settings, start_worker, tmp_path):
     yield BusyServer(gearman_settings, workers)
     release(flag)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> Certificates:
+    """A test CA with a server and a client certificate, and a second CA that signed a stranger's."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def start_stunnel(certificates):
+    """`start_stunnel(gearmand)`: a real stunnel4 in front of it that presents the test CA's server
+    certificate and demands a client certificate signed by the same CA; stopped after the test."""
+    try:
+        find_stunnel()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    started: list[StunnelServer] = []
+
+    def start(upstream) -> StunnelServer:
+        server = StunnelServer(upstream, certificates.server_cert, certificates.server_key,
+                               client_ca_file=certificates.ca_file)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def stunnel(gearmand, start_stunnel) -> StunnelServer:
+    """stunnel in front of the test's gearmand (see `start_stunnel`)."""
+    return start_stunnel(gearmand)
+
+
+@pytest.fixture
+def tls_context(certificates):
+    """A client's TLS context: trusts the test CA, presents the test client certificate."""
+    return client_context(certificates.ca_file, certificates.client_cert, certificates.client_key)

@@ -7,7 +7,7 @@ from support.processes import process_exists
 
 from django_gearman import testing
 from django_gearman.protocol import AdminClient, Client
-from django_gearman.testing import GearmandFactory, GearmandServer
+from django_gearman.testing import GearmandFactory, GearmandServer, StunnelServer
 
 pytest_plugins = ["pytester"]
 
@@ -101,3 +101,23 @@ def test_the_fixtures_fail_with_the_install_command_not_a_traceback(no_gearmand,
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*gearmand is not installed*sudo apt-get install -y gearman-job-server*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_missing_stunnel_names_the_install_command(no_gearmand):
+    with pytest.raises(RuntimeError, match="stunnel4 is not installed .*sudo apt-get install -y stunnel4"):
+        testing.find_stunnel()
+
+
+def test_stunnel_runs_the_config_it_shows_and_is_stopped_by_pid(gearmand, certificates):
+    tunnel = StunnelServer(gearmand, certificates.server_cert, certificates.server_key,
+                           client_ca_file=certificates.ca_file)
+    assert tunnel.config_file.read_text() == tunnel.config(
+        certificates.server_cert, certificates.server_key, certificates.ca_file)
+    assert f"accept = 127.0.0.1:{tunnel.port}\nconnect = {gearmand.address}\n" in tunnel.config_file.read_text()
+    tunnel.start()
+    pid = tunnel.pid
+    assert process_exists(pid)
+    tunnel.stop()
+    assert tunnel.pid is None
+    assert not process_exists(pid)
+    assert gearmand.answers()  # only stunnel was stopped
