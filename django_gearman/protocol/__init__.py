@@ -7,6 +7,7 @@ from .connection import ServerAddress
 from .errors import (
     GearmanError,
     GearmanJobFailed,
+    GearmanPayloadTooLarge,
     GearmanServerUnavailable,
     GearmanTimeout,
     GearmanTLSError,
@@ -21,6 +22,7 @@ __all__ = [
     "FunctionStatus",
     "GearmanError",
     "GearmanJobFailed",
+    "GearmanPayloadTooLarge",
     "GearmanServerUnavailable",
     "GearmanTLSError",
     "GearmanTimeout",

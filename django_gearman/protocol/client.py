@@ -20,9 +20,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .codec import HEADER, REQ, SUBMIT_TYPES, Packet, PacketType, encode, to_bytes
+from .codec import (
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    HEADER,
+    REQ,
+    SUBMIT_TYPES,
+    OversizedPayload,
+    Packet,
+    PacketType,
+    encode,
+    to_bytes,
+)
 from .connection import Connection, ConnectionOptions, ServerAddress
-from .errors import GearmanError, GearmanJobFailed, GearmanServerUnavailable, GearmanTimeout
+from .errors import GearmanError, GearmanJobFailed, GearmanPayloadTooLarge, GearmanServerUnavailable, GearmanTimeout
 
 logger = logging.getLogger("django_gearman.protocol.client")
 
@@ -241,6 +251,13 @@ class _Channel:
         requests = self.jobs.get(handle)
         if requests is None:
             return  # a job we gave up on, or never had: drop it
+        if type(args[-1]) is OversizedPayload:
+            # The parser dropped it; the job ends here, and later packets for it are dropped too.
+            del self.jobs[handle]
+            error = GearmanPayloadTooLarge(f"{PacketType(kind).name} of job {handle} from {self.server}: {args[-1]}")
+            for request in requests:
+                request.error = error
+            return
         if kind in _TERMINAL:
             del self.jobs[handle]
         for request in requests:
@@ -321,6 +338,8 @@ class Client:
     while a job waits for its JOB_CREATED, is tried last for `retry_after`
     seconds, and the job goes to the next server (`None`: wait as long as
     it takes). With `ssl_context` every connection speaks TLS (see `Connection`).
+    Job data and results longer than `max_payload_size` are refused
+    (`GearmanPayloadTooLarge`).
 
     `on_long_wait(requests)`, if given, is called in the waiting thread, at
     most once per call, when foreground jobs waiting without a `poll_timeout`
@@ -340,6 +359,7 @@ class Client:
         on_long_wait: Callable[[Sequence[JobRequest]], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
     ):
         self.servers = tuple(ServerAddress.parse(server) for server in servers)
         if not self.servers:
@@ -350,8 +370,10 @@ class Client:
         self.retry_after = retry_after
         self.submit_timeout = submit_timeout
         self.on_long_wait = on_long_wait
+        self.max_payload_size = max_payload_size
         self._connection_options = ConnectionOptions(
-            read_timeout=submit_timeout, ssl_context=ssl_context, server_hostname=server_hostname
+            read_timeout=submit_timeout, ssl_context=ssl_context, server_hostname=server_hostname,
+            max_payload_size=max_payload_size,
         )
         self._local = threading.local()
         self._down_until: dict[ServerAddress, float] = {}
@@ -391,6 +413,7 @@ class Client:
         exception), so one failure does not hide the others' results.
         """
         deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        self._refuse_oversized(requests)
         try:
             self._create(requests, deadline)
             if wait_until_complete:
@@ -431,6 +454,15 @@ class Client:
         state.channels.clear()
 
     # -- internals ----------------------------------------------------------
+
+    def _refuse_oversized(self, requests: Sequence[JobRequest]) -> None:
+        limit = self.max_payload_size
+        for request in [request for request in requests if len(request.data) > limit]:
+            if request.handle is None and request.error is None:
+                request.error = GearmanPayloadTooLarge(
+                    f"job data for {request.function.decode('utf-8', 'replace')!r} is "
+                    f"{OversizedPayload(len(request.data), limit)}"
+                )
 
     def _state(self) -> _ThreadState:
         state = getattr(self._local, "state", None)

@@ -32,6 +32,10 @@ class GearmanTLSError(GearmanServerUnavailable):
     mismatched certificate, a refused client certificate, or no TLS there."""
 
 
+class GearmanPayloadTooLarge(GearmanError):
+    """Job data, a result or a report is longer than `max_payload_size`."""
+
+
 class GearmanTimeout(GearmanError, TimeoutError):
     """A blocking call did not finish within its timeout."""
 

@@ -23,9 +23,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .codec import PacketType, encode, to_bytes
+from .codec import DEFAULT_MAX_PAYLOAD_SIZE, OversizedPayload, PacketType, encode, to_bytes
 from .connection import Connection, ConnectionOptions, ServerAddress
-from .errors import GearmanServerUnavailable, exception_message
+from .errors import GearmanPayloadTooLarge, GearmanServerUnavailable, exception_message
 
 logger = logging.getLogger("django_gearman.protocol.worker")
 
@@ -61,15 +61,15 @@ class Job:
         self._send(PacketType.WORK_STATUS, str(int(numerator)).encode(), str(int(denominator)).encode())
 
     def send_data(self, data: bytes | str) -> None:
-        self._send(PacketType.WORK_DATA, to_bytes(data))
+        self._send(PacketType.WORK_DATA, self._payload(data, "data"))
 
     def send_warning(self, data: bytes | str) -> None:
-        self._send(PacketType.WORK_WARNING, to_bytes(data))
+        self._send(PacketType.WORK_WARNING, self._payload(data, "warning"))
 
     def send_exception(self, data: bytes | str) -> None:
         """WORK_EXCEPTION ends the job in gearmand 1.1; only clients that asked for
         exceptions see the data, so prefer `send_fail(reason)` for mixed clients."""
-        self._send(PacketType.WORK_EXCEPTION, to_bytes(data))
+        self._send(PacketType.WORK_EXCEPTION, self._payload(data, "exception"))
         self.finished = True
 
     def send_fail(self, reason: bytes | str | None = None) -> None:
@@ -84,7 +84,16 @@ class Job:
         self.finished = True
 
     def complete_packet(self, data) -> bytes:
-        return encode(PacketType.WORK_COMPLETE, self.handle, to_bytes(data))
+        return encode(PacketType.WORK_COMPLETE, self.handle, self._payload(data, "result"))
+
+    def _payload(self, data: bytes | str | None, what: str) -> bytes:
+        payload = to_bytes(data)
+        connection = self._connection
+        if connection is not None and len(payload) > connection.max_payload_size:
+            raise GearmanPayloadTooLarge(
+                f"the {what} of {self!r} is {OversizedPayload(len(payload), connection.max_payload_size)}"
+            )
+        return payload
 
     def _send(self, kind: int, *args: bytes) -> None:
         if self.finished:
@@ -118,7 +127,11 @@ class _ServerLink:
 
 
 class Worker:
-    """Serve registered functions from one or more gearmand servers (over TLS with `ssl_context`)."""
+    """Serve registered functions from one or more gearmand servers (over TLS with `ssl_context`).
+
+    A job whose data, or a result whose size, is over `max_payload_size` fails
+    with that reason; the worker goes on.
+    """
 
     def __init__(
         self,
@@ -134,6 +147,7 @@ class Worker:
         poll_interval: float = 1.0,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
     ):
         """`max_jobs`: run that many jobs, then leave `work()`; never fetch more than are left.
         `grab_timeout`: how long a stopping worker waits for the answers to job requests
@@ -156,7 +170,9 @@ class Worker:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
-        self._connection_options = ConnectionOptions(ssl_context=ssl_context, server_hostname=server_hostname)
+        self._connection_options = ConnectionOptions(
+            ssl_context=ssl_context, server_hostname=server_hostname, max_payload_size=max_payload_size
+        )
         self.functions: dict[bytes, tuple[Callback, int | None]] = {}
         self._links = [_ServerLink(address, min_backoff) for address in dict.fromkeys(addresses)]
         self._ready: deque[Job] = deque()
@@ -285,6 +301,9 @@ class Worker:
         payload = b""
         if callback is None:
             job.send_fail(b"this worker no longer serves " + job.function)
+        elif type(job.data) is OversizedPayload:
+            logger.warning("%r refused: its data is %s", job, job.data)
+            job.send_fail(f"refused by the worker: the job data is {job.data}")
         else:
             try:
                 result = callback(job)
