@@ -27,7 +27,7 @@ class _Setup(NamedTuple):
     settings: conf.GearmanSettings
     servers: tuple[str, ...]
     payload_codec: PayloadCodec
-    gearmand: GearmandTransport  # kept while servers and submit timeout stay, eager or not: it holds the connections
+    gearmand: GearmandTransport  # kept while its connection settings stay, eager or not: it holds the connections
     transport: GearmandTransport | InProcessTransport  # where jobs run: chosen here, once per settings
 
 
@@ -54,9 +54,12 @@ class GearmanClient:
                 setup = self._current
                 if setup is None or setup.settings is not settings:
                     servers = self._servers if self._servers is not None else settings.client_servers
-                    unchanged = (setup is not None and setup.servers == servers
-                                 and setup.settings.submit_timeout == settings.submit_timeout)
-                    gearmand = setup.gearmand if unchanged else GearmandTransport(servers, settings.submit_timeout)
+                    connection = (servers, settings.submit_timeout, settings.tls, settings.max_payload_size)
+                    same = setup is not None and (setup.servers, setup.settings.submit_timeout, setup.settings.tls,
+                                                  setup.settings.max_payload_size) == connection
+                    gearmand = setup.gearmand if same else GearmandTransport(
+                        servers, submit_timeout=settings.submit_timeout, max_payload_size=settings.max_payload_size,
+                        **settings.tls_options)
                     payload_codec = PayloadCodec.from_settings(settings)
                     transport = (InProcessTransport(payload_codec, settings.task_prefix) if settings.always_eager
                                  else gearmand)

@@ -9,6 +9,9 @@ both by the system checks and at run time.
 from __future__ import annotations
 
 import numbers
+import os
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -16,11 +19,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from .protocol import ServerAddress
+from .protocol import DEFAULT_MAX_PAYLOAD_SIZE, ServerAddress
 
 DEFAULT_SERVERS = ("127.0.0.1:4730",)
 DEFAULT_SUBMIT_TIMEOUT = 5.0
 BUILTIN_SERIALIZERS = ("json", "pickle")
+TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_hostname")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ class GearmanSettings:
     signing_key: str | bytes | None = field(repr=False)
     signing_key_fallbacks: tuple[str | bytes, ...] = field(repr=False)
     metrics_token: str | None = None
+    tls: Mapping | None = None  # GEARMAN_TLS as given
+    ssl_context: ssl.SSLContext | None = None  # built from it
+    max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE
+
+    @property
+    def tls_options(self) -> dict:
+        """The protocol's TLS arguments (`ssl_context`, `server_hostname`) for every connection."""
+        return {"ssl_context": self.ssl_context, "server_hostname": (self.tls or {}).get("server_hostname")}
 
 
 def _server_setting(name: str):
@@ -175,6 +187,13 @@ def problems() -> list[Problem]:
             "django_gearman.E007", f"GEARMAN_TASK_PREFIX must be a string without whitespace, not {prefix!r}."
         ))
     found += _metrics_token_problems(getattr(settings, "GEARMAN_METRICS_TOKEN", None))
+    found += _tls_problems(getattr(settings, "GEARMAN_TLS", None))
+    size = getattr(settings, "GEARMAN_MAX_PAYLOAD_SIZE", DEFAULT_MAX_PAYLOAD_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < 2**32:
+        found.append(Problem(
+            "django_gearman.E013",
+            f"GEARMAN_MAX_PAYLOAD_SIZE must be a whole number of bytes from 1 to 2**32 - 1, not {size!r}.",
+        ))
     if getattr(settings, "GEARMAN_ALWAYS_EAGER", False) and not settings.DEBUG:
         found.append(Problem(
             "django_gearman.W001",
@@ -208,6 +227,70 @@ def _metrics_token_problems(token) -> list[Problem]:
     )]
 
 
+def _tls_problems(tls) -> list[Problem]:
+    if tls is None:
+        return []
+    if not isinstance(tls, Mapping):
+        return [_tls_problem(f"GEARMAN_TLS must be None or a dict, not {type(tls).__name__}.")]
+    found = []
+    unknown = sorted(map(str, set(tls) - set(TLS_KEYS)))
+    if unknown:
+        found.append(_tls_problem(f"GEARMAN_TLS has unknown keys {unknown}."))
+    if "ca_file" not in tls:
+        found.append(_tls_problem("GEARMAN_TLS has no 'ca_file', the CA certificates to verify servers against."))
+    if "key_file" in tls and "cert_file" not in tls:
+        found.append(_tls_problem("GEARMAN_TLS has a 'key_file' but no 'cert_file' for it."))
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in tls:
+            found += _tls_file_problems(key, tls[key])
+    hostname = tls.get("server_hostname")
+    if "server_hostname" in tls and (not isinstance(hostname, str) or not hostname or " " in hostname):
+        found.append(_tls_problem(f"GEARMAN_TLS['server_hostname'] must be a host name, not {hostname!r}."))
+    if not found:
+        try:
+            tls_context(tls)
+        except ValueError as exc:
+            found.append(_tls_problem(f"GEARMAN_TLS: {exc}."))
+    return found
+
+
+def _tls_file_problems(key: str, path) -> list[Problem]:
+    if not isinstance(path, (str, os.PathLike)):
+        return [_tls_problem(f"GEARMAN_TLS[{key!r}] must be a path, not {type(path).__name__}.")]
+    if not os.path.isfile(path):
+        return [_tls_problem(f"GEARMAN_TLS[{key!r}] {os.fspath(path)!r} is not a file.")]
+    if not os.access(path, os.R_OK):
+        return [_tls_problem(f"GEARMAN_TLS[{key!r}] {os.fspath(path)!r} cannot be read by this process.")]
+    return []
+
+
+def _tls_problem(message: str) -> Problem:
+    return Problem(
+        "django_gearman.E009", message,
+        "GEARMAN_TLS = {'ca_file': PATH, 'cert_file': PATH, 'key_file': PATH, 'server_hostname': NAME}; "
+        "only ca_file is required.",
+    )
+
+
+def tls_context(tls: Mapping) -> ssl.SSLContext:
+    """The client context GEARMAN_TLS describes; ValueError naming the file it could not load."""
+    try:
+        context = ssl.create_default_context(cafile=os.fspath(tls["ca_file"]))
+    except ssl.SSLError as exc:
+        raise ValueError(f"cannot load ca_file {os.fspath(tls['ca_file'])!r}: {exc.reason or exc}") from None
+    if tls.get("cert_file"):
+        key_file = os.fspath(tls["key_file"]) if tls.get("key_file") else None
+        try:
+            # An empty password: an encrypted key fails here instead of prompting on the terminal.
+            context.load_cert_chain(os.fspath(tls["cert_file"]), key_file, password="")
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"cannot load cert_file {os.fspath(tls['cert_file'])!r}"
+                + (f" with key_file {key_file!r}" if key_file else "") + f": {exc.reason or exc}"
+            ) from None
+    return context
+
+
 _current: GearmanSettings | None = None
 
 
@@ -224,6 +307,7 @@ def _read() -> GearmanSettings:
     for problem in problems():
         if problem.error:
             raise ImproperlyConfigured(f"{problem.message} ({problem.id})")
+    tls = getattr(settings, "GEARMAN_TLS", None)
     return GearmanSettings(
         client_servers=tuple(_server_setting("GEARMAN_CLIENT_SERVERS")[1]),
         worker_servers=tuple(_server_setting("GEARMAN_WORKER_SERVERS")[1]),
@@ -236,6 +320,9 @@ def _read() -> GearmanSettings:
         signing_key=getattr(settings, "GEARMAN_SIGNING_KEY", None),
         signing_key_fallbacks=tuple(getattr(settings, "GEARMAN_SIGNING_KEY_FALLBACKS", ())),
         metrics_token=getattr(settings, "GEARMAN_METRICS_TOKEN", None),
+        tls=None if tls is None else dict(tls),
+        ssl_context=None if tls is None else tls_context(tls),
+        max_payload_size=getattr(settings, "GEARMAN_MAX_PAYLOAD_SIZE", DEFAULT_MAX_PAYLOAD_SIZE),
     )
 
 

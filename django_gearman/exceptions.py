@@ -10,15 +10,19 @@ from django.core.exceptions import ImproperlyConfigured
 from .protocol.errors import (
     GearmanError,
     GearmanJobFailed,
+    GearmanPayloadTooLarge,
     GearmanServerUnavailable,
     GearmanTimeout,
+    GearmanTLSError,
     ProtocolError,
 )
 
 __all__ = [
     "GearmanError",
     "GearmanJobFailed",
+    "GearmanPayloadTooLarge",
     "GearmanServerUnavailable",
+    "GearmanTLSError",
     "GearmanTimeout",
     "PayloadError",
     "ProtocolError",

@@ -79,15 +79,15 @@ def configured_servers() -> list[str]:
                               for server in settings.client_servers + settings.worker_servers))
 
 
-def inspect_server(address: str, timeout: float) -> ServerReport:
-    """Version, ping, function status and workers of one server.
+def inspect_server(address: str, timeout: float, tls_options: dict | None = None) -> ServerReport:
+    """Version, ping, function status and workers of one server (`tls_options`: GearmanSettings.tls_options).
 
     Connections without functions (clients, admin tools, this one) are left
     out: they are not workers. Rows are sorted, because gearmand's own order
     changes from one call to the next.
     """
     try:
-        with AdminClient(address, timeout) as admin:
+        with AdminClient(address, timeout, **(tls_options or {})) as admin:
             version = admin.version()
             ping = admin.ping()
             functions = sorted(admin.status(), key=lambda status: status.function)
@@ -105,8 +105,9 @@ def inspect_servers(addresses: list[str], timeout: float, task_filter: str | Non
     """A report per server, asked in parallel so one slow server costs `timeout`, not one each."""
     if not addresses:
         return []
+    tls_options = conf.get().tls_options
     with ThreadPoolExecutor(max_workers=len(addresses)) as pool:
-        reports = list(pool.map(lambda address: inspect_server(address, timeout), addresses))
+        reports = list(pool.map(lambda address: inspect_server(address, timeout, tls_options), addresses))
     return [report.matching(task_filter) for report in reports] if task_filter else reports
 
 

@@ -27,10 +27,11 @@ class GearmandTransport:
 
     in_process = False
 
-    def __init__(self, servers: tuple[str, ...], submit_timeout: float | None):
+    def __init__(self, servers: tuple[str, ...], submit_timeout: float | None, **options):
+        """`options` go to the protocol `Client` (TLS, max_payload_size)."""
         self.servers = servers
         self.client = Client(servers, submit_timeout=submit_timeout,
-                             on_long_wait=lambda requests: warn_if_unserved(requests, submit_timeout))
+                             on_long_wait=lambda requests: warn_if_unserved(requests, submit_timeout), **options)
 
     def run(self, requests: list[JobRequest], retries: list[int], *, wait: bool,
             timeout: float | None) -> list[Outcome]:

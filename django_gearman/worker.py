@@ -51,7 +51,8 @@ class GearmanWorker:
         self.client_id = f"{socket.gethostname()}:{os.getpid()}:{spec.label}"
         self.servers = tuple(servers or settings.worker_servers)
         self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch,
-                                              max_jobs=max_jobs)
+                                              max_jobs=max_jobs, max_payload_size=settings.max_payload_size,
+                                              **settings.tls_options)
         for task in self.tasks:
             self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task))
         self._signals_received = 0

@@ -1,6 +1,7 @@
 """Settings of the example project. Gearman settings come from the environment
 so that the demo and the tests can point workers at their own gearmand."""
 
+import json
 import os
 from pathlib import Path
 
@@ -74,6 +75,8 @@ GEARMAN_SERIALIZER = os.environ.get("GEARMAN_SERIALIZER", "json")
 GEARMAN_SIGNING_KEY = os.environ.get("GEARMAN_SIGNING_KEY") or None
 GEARMAN_SIGNING_KEY_FALLBACKS = [key for key in os.environ.get("GEARMAN_SIGNING_KEY_FALLBACKS", "").split(",") if key]
 GEARMAN_FAILURE_TRACEBACKS = os.environ.get("GEARMAN_FAILURE_TRACEBACKS", "1") == "1"
+# JSON, such as {"ca_file": "/etc/gearman/ca.pem"}: how the TLS tests point workers at stunnel.
+GEARMAN_TLS = json.loads(os.environ["GEARMAN_TLS"]) if os.environ.get("GEARMAN_TLS") else None
 
 # Django's tasks framework (shop/tasks.py): run by `manage.py gearman_worker --django-tasks`.
 TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUES": ["default", "reports"]}}

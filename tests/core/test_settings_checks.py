@@ -12,7 +12,8 @@ from django_gearman import GearmanClient, conf
 GEARMAN_SETTINGS = (
     "GEARMAN_SERVERS", "GEARMAN_CLIENT_SERVERS", "GEARMAN_WORKER_SERVERS", "GEARMAN_TASK_PREFIX",
     "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_SIGNING_KEY_FALLBACKS", "GEARMAN_DEFAULT_TIMEOUT",
-    "GEARMAN_SUBMIT_TIMEOUT", "GEARMAN_ALWAYS_EAGER", "GEARMAN_FAILURE_TRACEBACKS",
+    "GEARMAN_SUBMIT_TIMEOUT", "GEARMAN_ALWAYS_EAGER", "GEARMAN_FAILURE_TRACEBACKS", "GEARMAN_TLS",
+    "GEARMAN_MAX_PAYLOAD_SIZE",
 )
 
 
@@ -98,6 +99,10 @@ BAD_SETTINGS = [
     ({"GEARMAN_SIGNING_KEY_FALLBACKS": ["old"]}, "django_gearman.E010",
      "GEARMAN_SIGNING_KEY_FALLBACKS is set without GEARMAN_SIGNING_KEY: nothing would be verified"),
     ({"GEARMAN_FAILURE_TRACEBACKS": "no"}, "django_gearman.E011", "GEARMAN_FAILURE_TRACEBACKS must be True or False"),
+    ({"GEARMAN_TLS": "/etc/ca.pem"}, "django_gearman.E009", "GEARMAN_TLS must be None or a dict, not str"),
+    ({"GEARMAN_MAX_PAYLOAD_SIZE": 0}, "django_gearman.E013", "whole number of bytes from 1 to 2**32 - 1, not 0"),
+    ({"GEARMAN_MAX_PAYLOAD_SIZE": "64M"}, "django_gearman.E013", "whole number of bytes from 1 to 2**32 - 1"),
+    ({"GEARMAN_MAX_PAYLOAD_SIZE": 2**32}, "django_gearman.E013", "not 4294967296"),
 ]
 
 
@@ -122,6 +127,7 @@ def test_good_variants_pass(unset):
     unset.GEARMAN_SUBMIT_TIMEOUT = None
     unset.GEARMAN_TASK_PREFIX = "staging."
     unset.GEARMAN_METRICS_TOKEN = "k3Yb2-7qPzR_w9xVt4sL"
+    unset.GEARMAN_MAX_PAYLOAD_SIZE = 1024
     assert gearman_checks() == []
     unset.GEARMAN_SERIALIZER = "pickle"  # allowed now: there is a signing key
     assert gearman_checks() == []
