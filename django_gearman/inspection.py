@@ -116,15 +116,18 @@ def render_tables(reports: list[ServerReport]) -> str:
     blocks = []
     for report in reports:
         if not report.answered:
-            blocks.append(_table(HOST_COLUMNS, [[report.address, f"DOWN: {report.error}", "-"]]))
+            blocks.append(_table(HOST_COLUMNS, [[report.address, f"DOWN: {printable(report.error or '')}", "-"]]))
             continue
-        blocks.append(_table(HOST_COLUMNS, [[report.address, report.version, f"{report.ping * 1000:.3f} ms"]]))
+        blocks.append(_table(HOST_COLUMNS, [[report.address, printable(report.version or ""),
+                                             f"{report.ping * 1000:.3f} ms"]]))
         data = report.as_dict()
         blocks.append(_table(TASK_COLUMNS, [
-            [task["name"], task["total_workers"], task["running_jobs"], task["queued_jobs"]] for task in data["tasks"]
+            [printable(task["name"]), task["total_workers"], task["running_jobs"], task["queued_jobs"]]
+            for task in data["tasks"]
         ]))
         blocks.append(_table(WORKER_COLUMNS, [
-            [worker["ip"], "\n".join(worker["registered_tasks"]), worker["client_id"], worker["file_descriptor"]]
+            [printable(worker["ip"]), "\n".join(map(printable, worker["registered_tasks"])),
+             printable(worker["client_id"]), worker["file_descriptor"]]
             for worker in data["workers"]
         ]))
     return "\n\n".join(blocks)
@@ -136,7 +139,17 @@ def json_document(reports: list[ServerReport]) -> dict:
 
 
 def render_json(reports: list[ServerReport], *, indent: int | None = 2) -> str:
+    # ensure_ascii (the default) escapes every control character too: nothing reaches a terminal raw.
     return json.dumps(json_document(reports), indent=indent)
+
+
+def printable(text: str) -> str:
+    """`text` with what a terminal would act on (escapes, line breaks) and backslashes written as in a
+    Python string literal: names come from whoever can reach gearmand."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(character if character.isprintable() and character != "\\"
+                   else character.encode("unicode_escape").decode("ascii") for character in text)
 
 
 def _table(columns, rows) -> str:

@@ -9,11 +9,14 @@ import subprocess
 import sys
 
 from support.commands import HOLD, PREFIX, UNSERVED, parse_tables, run, run_failing, run_manage_py
+from support.gearmand import wait_status
 from support.processes import MANAGE_PY, manage_py_env
+from support.protocol import WorkerThread
 from support.waiting import wait_for
 
 from django_gearman import GearmanClient
 from django_gearman.inspection import configured_servers
+from django_gearman.protocol import Client, Worker
 
 
 def server_json(*args) -> dict:
@@ -152,3 +155,46 @@ def test_watch_redraws_until_interrupted(gearmand):
             watcher.kill()
             watcher.wait()
         watcher.stdout.close()
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2Jevil"  # sets the window title, then clears the screen
+
+
+def test_terminal_escapes_in_names_are_shown_escaped(gearman_settings):
+    client = Client([gearman_settings.address])
+    client.submit_job(ESCAPES, b"", background=True, poll_timeout=10)
+    worker = Worker([gearman_settings.address], client_id="\x1b[31mred")
+    worker.register("csi\x9b2J", lambda job: None)
+    thread = WorkerThread(worker)
+    thread.start()
+    try:
+        wait_status(gearman_settings, "csi\x9b2J", available_workers=1)
+        tables = run("gearman_server_info")
+        document = run("gearman_server_info", "--json")
+    finally:
+        thread.stop()
+        client.close()
+
+    assert not {"\x1b", "\x07", "\x9b"} & set(tables)
+    [_, tasks, workers] = parse_tables(tables)
+    assert {task["Task Name"] for task in tasks} == {r"\x1b]0;pwned\x07\x1b[2Jevil", r"csi\x9b2J"}
+    assert [(row["Client ID"], row["Registered Tasks"]) for row in workers] == [(r"\x1b[31mred", r"csi\x9b2J")]
+    # JSON escapes them itself, and gives the names back exactly.
+    assert "\x1b" not in document
+    [server] = json.loads(document)["servers"]
+    assert {task["name"] for task in server["tasks"]} == {ESCAPES, "csi\x9b2J"}
+
+
+def test_a_forged_listing_shows_the_server_down_not_made_up_rows(gearman_settings):
+    client = Client([gearman_settings.address])
+    client.submit_job("a\t7\t7\t7\n.\n66 6.6.6.6 spoofed : shop.fake\n.\nzz", b"", background=True, poll_timeout=10)
+    client.close()
+
+    tables, error = run_failing("gearman_server_info")
+    assert str(error) == f"1 of 1 servers did not answer: {gearman_settings.address}"
+    assert "6.6.6.6" not in tables and "shop.fake" not in tables
+    [[host]] = parse_tables(tables)
+    assert host["Gearman Server Version"] == (
+        f"DOWN: gearmand's 'status' listing from {gearman_settings.address} goes on after its end ('.'): "
+        "a name in it holds a line break, so its rows cannot be told apart"
+    )
