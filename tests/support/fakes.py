@@ -68,17 +68,19 @@ class FakeServer:
 class FakeAdminServer(FakeServer):
     """Answers each admin command (its line, then the ECHO_REQ that AdminClient sends behind it)
     with the chunks `reply(command, echo)` yields, where `echo` is the ECHO_RES gearmand would
-    send; `reply` returning None hangs up."""
+    send; `reply` returning None, or a chunk that is None, hangs up."""
 
     def __init__(self, reply: Callable[[str, bytes], Iterable[bytes] | None]):
         self.reply = reply
         super().__init__()
 
     def serve(self, connection: socket.socket) -> None:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pending = b""
         while not self.stopped.is_set():
-            line, newline, rest = pending.partition(b"\n")
-            packets = Parser(REQ).feed(rest) if newline else []
+            # A text command and our echo, or (AdminClient.ping) the echo alone.
+            line, newline, rest = (b"ECHO_REQ", b"", pending) if pending.startswith(b"\0") else pending.partition(b"\n")
+            packets = Parser(REQ).feed(rest) if newline or line == b"ECHO_REQ" else []
             if not packets:
                 data = self.receive(connection)
                 if not data:
@@ -92,6 +94,6 @@ class FakeAdminServer(FakeServer):
             if chunks is None:
                 return
             for chunk in chunks:
-                if self.stopped.is_set():
+                if chunk is None or self.stopped.is_set():
                     return
                 connection.sendall(chunk)
