@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 
-from django_gearman.protocol import PacketType, Parser
+from django_gearman.protocol import PacketType, Parser, ProtocolError
 from django_gearman.protocol.codec import REQ, RES, encode
 
 
@@ -97,3 +97,28 @@ class FakeAdminServer(FakeServer):
                 if chunk is None or self.stopped.is_set():
                     return
                 connection.sendall(chunk)
+
+
+class HostileServer(FakeServer):
+    """Answers every connection with `garbage(number)` (bytes that are not valid Gearman),
+    then reads until the peer hangs up."""
+
+    def __init__(self, garbage: Callable[[int], bytes]):
+        self.garbage = garbage
+        super().__init__()
+
+    def serve(self, connection: socket.socket) -> None:
+        if not self.receive(connection):
+            return
+        connection.sendall(self.garbage(self.connections))
+        while self.receive(connection):
+            pass
+
+
+def is_garbage(data: bytes) -> bool:
+    """True if a client's parser refuses `data` (so no peer could take it for a reply)."""
+    try:
+        Parser(RES).feed(data)
+    except ProtocolError:
+        return True
+    return False
