@@ -112,7 +112,7 @@ def _custom_serializer_problems(path: str) -> list[Problem]:
 
 
 def _seconds_or_none(value) -> bool:
-    return value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0)
+    return value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value) > 0)
 
 
 def _fallback_problems(key, fallbacks) -> list[Problem]:

@@ -322,7 +322,7 @@ class Worker:
         if link.connection is not None and not self._stopping:
             wanted = self.prefetch - link.outstanding - link.held
             if self.max_jobs is not None:
-                wanted = min(wanted, self._jobs_left())
+                wanted = min(wanted, self._jobs_left(self.max_jobs))
             if wanted > 0:
                 payload += _GRAB * wanted
                 link.outstanding += wanted
@@ -330,10 +330,10 @@ class Worker:
         if payload and link.connection is not None:
             self._send(link, payload)
 
-    def _jobs_left(self) -> int:
+    def _jobs_left(self, max_jobs: int) -> int:
         """Jobs `max_jobs` still allows us to ask for: not run, assigned or asked for yet."""
         in_flight = sum(link.outstanding + link.held for link in self._links)
-        return self.max_jobs - self.jobs_run - in_flight
+        return max_jobs - self.jobs_run - in_flight
 
     def _top_up_starved(self) -> None:
         """Under `max_jobs`, a link may have been denied GRABs: give it what was freed."""
