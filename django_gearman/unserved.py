@@ -37,9 +37,10 @@ def warn_if_unserved(requests: Sequence[JobRequest], waited: float | None) -> No
         function = request.function.decode("utf-8", "replace")
         if request.handle is not None and function not in _warned:
             waiting.setdefault(request.handle.server, {}).setdefault(function, request)
+    tls_options = conf.get().tls_options
     for server, jobs in waiting.items():
         try:
-            with AdminClient(server, ADMIN_TIMEOUT) as admin:
+            with AdminClient(server, ADMIN_TIMEOUT, **tls_options) as admin:
                 workers = {row.function: row.available_workers for row in admin.status()}
         except (GearmanError, OSError) as exc:
             logger.debug("could not ask gearmand at %s whether its waiting jobs have workers: %s", server, exc)
