@@ -11,14 +11,17 @@ _EXPORTS = {
     "GearmanError": "exceptions",
     "GearmanJobFailed": "exceptions",
     "GearmanServerUnavailable": "exceptions",
+    "GearmanTaskTimeout": "exceptions",
     "GearmanTimeout": "exceptions",
     "PayloadError": "exceptions",
     "ProtocolError": "exceptions",
+    "ResultNotFound": "exceptions",
     "UnverifiedFailureReport": "exceptions",
     "JobHandle": "protocol",
     "JobStatus": "protocol",
     "Task": "tasks",
     "gearman_task": "tasks",
+    "get_result": "client",
 }
 
 __all__ = list(_EXPORTS)

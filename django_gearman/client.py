@@ -6,14 +6,17 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import conf
 from .exceptions import GearmanError, GearmanJobFailed, PayloadError, UnverifiedFailureReport
 from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress, to_bytes
-from .registry import TaskLike
+from .registry import TaskLike, get_task, stores_result
 from .serializers import REQUEST, PayloadCodec
 from .transports import GearmandTransport, InProcessTransport, Outcome
+
+if TYPE_CHECKING:
+    from .results import Queued, StoredResult
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
 RESERVED_KEYWORDS = frozenset(
@@ -61,8 +64,8 @@ class GearmanClient:
                         servers, submit_timeout=settings.submit_timeout, max_payload_size=settings.max_payload_size,
                         **settings.tls_options)
                     payload_codec = PayloadCodec.from_settings(settings)
-                    transport = (InProcessTransport(payload_codec, settings.task_prefix) if settings.always_eager
-                                 else gearmand)
+                    transport = (InProcessTransport(payload_codec, settings.task_prefix, settings.store_results)
+                                 if settings.always_eager else gearmand)
                     setup = self._current = _Setup(settings, servers, payload_codec, gearmand, transport)
         return setup
 
@@ -159,14 +162,44 @@ class GearmanClient:
             raise failures[0]
         return results
 
-    def _run(self, requests: list[JobRequest], retries: list[int], raws: list[bool], wait: bool,
-             poll_timeout: float | None) -> list[Any]:
-        """Each job's value (its handle if nobody waits for it), or the GearmanError it ended with, in order."""
+    def _run(self, requests: list[tuple[JobRequest, Queued | None]], retries: list[int], raws: list[bool],
+             wait: bool, poll_timeout: float | None) -> list[Any]:
+        """Each job's value (its handle if nobody waits for it), or the GearmanError it ended with, in order.
+
+        Jobs whose results are stored get their row before they are sent, and lose it if
+        no server took them."""
         setup = self._setup()
         timeout = poll_timeout if poll_timeout is not None else setup.settings.default_timeout
-        outcomes = setup.transport.run(requests, retries, wait=wait, timeout=timeout)
+        stored = [queued for _, queued in requests if queued is not None]
+        if stored:
+            from . import results
+
+            results.record_queued(stored)
+        jobs = [request for request, _ in requests]
+        outcomes = setup.transport.run(jobs, retries, wait=wait, timeout=timeout)
+        if stored:
+            unsent = [queued.job_id for (request, queued), outcome in zip(requests, outcomes, strict=True)
+                      if queued is not None and _never_sent(request, outcome)]
+            if unsent:
+                results.forget(unsent)
         return [_value(setup.payload_codec, request, outcome, raw)
-                for request, outcome, raw in zip(requests, outcomes, raws, strict=True)]
+                for request, outcome, raw in zip(jobs, outcomes, raws, strict=True)]
+
+    def get_result(self, job: str | JobHandle, *, wait: bool = False, timeout: float | None = None) -> StoredResult:
+        """What the result store knows about a job, by its job id or `JobHandle`.
+
+        `wait=True` polls the store until the job has finished, up to `timeout` seconds
+        (default GEARMAN_DEFAULT_TIMEOUT; GearmanTimeout after that). ResultNotFound if
+        the job has no stored result.
+        """
+        job_id = job.job_id if isinstance(job, JobHandle) else job
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"get_result() takes a job id or a JobHandle that has one, not {job!r}")
+        from . import results
+
+        if wait:
+            return results.wait(job_id, timeout if timeout is not None else self.settings.default_timeout)
+        return results.get(job_id)
 
     def get_job_status(self, handle: JobHandle | str, *, poll_timeout: float | None = 10.0) -> JobStatus:
         """Progress of a job by its handle (or `str(handle)`), from the server that took it."""
@@ -183,7 +216,9 @@ class GearmanClient:
             raise TypeError(f"task must be a task name or a Task, not {task!r}")
         return self.settings.task_prefix + name
 
-    def _request(self, task, data, args, kwargs, task_kwargs, unique, priority, background) -> JobRequest:
+    def _request(self, task, data, args, kwargs, task_kwargs, unique, priority,
+                 background) -> tuple[JobRequest, Queued | None]:
+        """The job to send, and its result-store row if its task stores results."""
         function = self.function_name(task)
         if data is not None:
             if args is not None or kwargs is not None or task_kwargs:
@@ -205,7 +240,15 @@ class GearmanClient:
         else:
             job_id = to_bytes(unique, "unique id")
         payload = body if data is not None else self.payload_codec.seal(REQUEST, function, job_id, body)
-        return JobRequest(to_bytes(function, "task name"), payload, job_id, priority, bool(background))
+        request = JobRequest(to_bytes(function, "task name"), payload, job_id, priority, bool(background))
+        name = function.removeprefix(self.settings.task_prefix)
+        if not stores_result(get_task(name) if isinstance(task, str) else task, self.settings.store_results):
+            return request, None
+        from . import results  # only when storing: it imports the models
+
+        arguments = None if data is not None else results.arguments_json(args or (), {**task_kwargs, **(kwargs or {})})
+        return request, results.Queued(request.unique.decode("utf-8", "backslashreplace"), name, function,
+                                       request.data, arguments, request.priority, reused_id=bool(unique))
 
 
 #: The keys a job dict of submit_multiple_jobs may have.
@@ -291,6 +334,16 @@ def _failure(payload_codec: PayloadCodec, request: JobRequest, failed: GearmanJo
                                handle=failed.handle, exception_data=failed.exception_data, warnings=failed.warnings)
     decoded.__cause__ = failed.__cause__  # in eager mode, the task's own exception
     return decoded
+
+
+def _never_sent(request: JobRequest, outcome: Outcome) -> bool:
+    """No server took the job, and no worker ran it here (eager mode: no such task)."""
+    return isinstance(outcome, GearmanError) and request.handle is None and getattr(outcome, "handle", None) is None
+
+
+def get_result(job: str | JobHandle, *, wait: bool = False, timeout: float | None = None) -> StoredResult:
+    """`default_client().get_result(...)`: a job's stored result, by job id or `JobHandle`."""
+    return default_client().get_result(job, wait=wait, timeout=timeout)
 
 
 def _task_name(task) -> str | None:

@@ -23,6 +23,7 @@ from .protocol import DEFAULT_MAX_PAYLOAD_SIZE, ServerAddress
 
 DEFAULT_SERVERS = ("127.0.0.1:4730",)
 DEFAULT_SUBMIT_TIMEOUT = 5.0
+DEFAULT_RESULT_TTL = 7 * 24 * 3600  # a week, in seconds
 BUILTIN_SERIALIZERS = ("json", "pickle")
 TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_hostname")
 
@@ -44,6 +45,9 @@ class GearmanSettings:
     default_timeout: float | None
     submit_timeout: float | None
     always_eager: bool
+    store_results: bool
+    result_ttl: float | None
+    task_timeout: float | None
     failure_tracebacks: bool
     # Never in the repr: debug pages and error trackers print settings objects they find.
     signing_key: str | bytes | None = field(repr=False)
@@ -135,6 +139,26 @@ def _fallback_problems(key, fallbacks) -> list[Problem]:
     return []
 
 
+def _result_problems() -> list[Problem]:
+    found = []
+    if not isinstance(getattr(settings, "GEARMAN_STORE_RESULTS", False), bool):
+        found.append(Problem("django_gearman.E014", "GEARMAN_STORE_RESULTS must be True or False, not "
+                                                    f"{settings.GEARMAN_STORE_RESULTS!r}."))
+    ttl = getattr(settings, "GEARMAN_RESULT_TTL", DEFAULT_RESULT_TTL)
+    if not _seconds_or_none(ttl):
+        found.append(Problem(
+            "django_gearman.E015",
+            f"GEARMAN_RESULT_TTL must be a positive number of seconds or None (keep results), not {ttl!r}.",
+        ))
+    timeout = getattr(settings, "GEARMAN_TASK_TIMEOUT", None)
+    if not _seconds_or_none(timeout):
+        found.append(Problem(
+            "django_gearman.E016",
+            f"GEARMAN_TASK_TIMEOUT must be a positive number of seconds or None (no limit), not {timeout!r}.",
+        ))
+    return found
+
+
 def problems() -> list[Problem]:
     found = []
     checked = set()
@@ -194,6 +218,7 @@ def problems() -> list[Problem]:
             "django_gearman.E013",
             f"GEARMAN_MAX_PAYLOAD_SIZE must be a whole number of bytes from 1 to 2**32 - 1, not {size!r}.",
         ))
+    found += _result_problems()
     if getattr(settings, "GEARMAN_ALWAYS_EAGER", False) and not settings.DEBUG:
         found.append(Problem(
             "django_gearman.W001",
@@ -323,6 +348,9 @@ def _read() -> GearmanSettings:
         tls=None if tls is None else dict(tls),
         ssl_context=None if tls is None else tls_context(tls),
         max_payload_size=getattr(settings, "GEARMAN_MAX_PAYLOAD_SIZE", DEFAULT_MAX_PAYLOAD_SIZE),
+        store_results=getattr(settings, "GEARMAN_STORE_RESULTS", False),
+        result_ttl=getattr(settings, "GEARMAN_RESULT_TTL", DEFAULT_RESULT_TTL),
+        task_timeout=getattr(settings, "GEARMAN_TASK_TIMEOUT", None),
     )
 
 

@@ -22,10 +22,13 @@ __all__ = [
     "GearmanJobFailed",
     "GearmanPayloadTooLarge",
     "GearmanServerUnavailable",
+    "GearmanTaskTimeout",
     "GearmanTLSError",
     "GearmanTimeout",
     "PayloadError",
     "ProtocolError",
+    "RequeueError",
+    "ResultNotFound",
     "TasksFrameworkMissing",
     "UnknownWorker",
     "UnverifiedFailureReport",
@@ -54,3 +57,16 @@ class UnknownWorker(GearmanError, LookupError):
 class TasksFrameworkMissing(GearmanError, ImproperlyConfigured):
     """Django's tasks framework is not installed: built into Django 6, on Django 5.2
     it is the django-tasks backport."""
+
+
+class GearmanTaskTimeout(GearmanError):
+    """Raised inside a task that ran past its time limit (`@gearman_task(timeout=...)`,
+    GEARMAN_TASK_TIMEOUT); its job fails with this as the error type."""
+
+
+class ResultNotFound(GearmanError, LookupError):
+    """No stored result for that job id: the result store was off for it, or it was pruned."""
+
+
+class RequeueError(GearmanError):
+    """A stored job cannot be sent again (its task is gone, its payload cannot be read); nothing was sent."""

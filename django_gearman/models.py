@@ -55,3 +55,46 @@ class JobLookup(models.Model):
         default_permissions = ("view",)
         verbose_name = "job lookup"
         verbose_name_plural = "job lookup"
+
+
+class JobResult(models.Model):
+    """What became of one job, keyed by its job id: written by whoever submits it
+    (`queued`) and by the worker that runs it (`running`, then `succeeded` or
+    `failed`), when the result store is on for its task. See docs/results.md."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"  # submitted, or waiting for its next attempt after a failure it is retried for
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    job_id = models.CharField(max_length=64, primary_key=True)
+    task = models.CharField(max_length=255, db_index=True, help_text="the task name, without GEARMAN_TASK_PREFIX")
+    function = models.CharField(max_length=255, help_text="the Gearman function name, prefix included")
+    status = models.CharField(max_length=9, choices=Status.choices, db_index=True)
+    arguments = models.JSONField(
+        null=True, blank=True, help_text='{"args": [...], "kwargs": {...}} as sent (tagged JSON); null for raw data'
+    )
+    payload = models.BinaryField(help_text="the job's data as it went on the wire, to send it again")
+    priority = models.CharField(max_length=6, choices=PRIORITY_CHOICES, default="normal")
+    return_value = models.JSONField(null=True, blank=True, help_text="tagged JSON, as the JSON serializer sends it")
+    error_type = models.CharField(max_length=255, blank=True, help_text="of the latest failed attempt")
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="runs started, retries included")
+    worker_id = models.CharField(max_length=255, blank=True, help_text="the worker of the latest attempt")
+    handle = models.CharField(max_length=255, blank=True, help_text="gearmand's job handle, str(JobHandle)")
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="when the first attempt started")
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeued_from = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="the job id this job was sent again for"
+    )
+
+    class Meta:
+        ordering = ["-enqueued_at"]
+        verbose_name = "job result"
+
+    def __str__(self) -> str:
+        return f"{self.task} ({self.job_id}): {self.status}"

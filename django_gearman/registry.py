@@ -24,6 +24,11 @@ class TaskLike(Protocol):
     raw: bool
     takes_job: bool
     func: Callable[..., Any]
+    store_result: bool | None  # None: GEARMAN_STORE_RESULTS decides
+    retries: int  # attempts after the first, on the worker
+    retry_backoff: float  # seconds before the first retry, doubling for each next one
+    retry_on: tuple[type[BaseException], ...]  # what a retry is for
+    timeout: float | None  # seconds; None: GEARMAN_TASK_TIMEOUT decides
 
     @property
     def location(self) -> str: ...
@@ -56,3 +61,10 @@ def all_tasks() -> tuple[TaskLike, ...]:
 def tasks_defined_in(module_name: str) -> tuple[TaskLike, ...]:
     """The tasks a module defines itself (not those it imports from elsewhere), in the order it defines them."""
     return tuple(task for task in _tasks.values() if task.func.__module__ == module_name)
+
+
+def stores_result(task: TaskLike | None, store_results: bool) -> bool:
+    """Whether a job of `task` goes in the result store: its own `store_result`, else the
+    GEARMAN_STORE_RESULTS value given (also for a task not defined in this process)."""
+    chosen = None if task is None else task.store_result
+    return store_results if chosen is None else chosen

@@ -142,6 +142,21 @@ def _untag(obj: dict) -> Any:
                            f"{exception_message(exc)}") from None
 
 
+def to_json_value(value: Any) -> Any:
+    """`value` as the JSON serializer's tagged JSON (lists, dicts, str, numbers), for storing it in
+    a JSONField; TypeError or ValueError if it has no JSON form."""
+    return _tag(value)
+
+
+def from_json_value(value: Any) -> Any:
+    """The inverse of `to_json_value`: tagged values come back as their types."""
+    if isinstance(value, list):
+        return [from_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return _untag({key: from_json_value(item) for key, item in value.items()})
+    return value
+
+
 @lru_cache(maxsize=8)
 def get_serializer(name: str):
     """'json', 'pickle', or the dotted path of a class with dumps(value) and loads(bytes)."""
@@ -333,6 +348,11 @@ class PayloadCodec:
         if report is None:
             raise PayloadError(f"failure report is signed but is not a report: {_preview(body)}")
         return report
+
+
+def describe_failure(exc: BaseException) -> FailureReport:
+    """An exception as a failure report describes it, traceback included (the result store keeps it)."""
+    return FailureReport(_exception_name(exc), exception_message(exc), "".join(traceback.format_exception(exc)))
 
 
 def _failure_report(body: bytes) -> FailureReport | None:

@@ -11,8 +11,12 @@ Connect receivers in your `AppConfig.ready()`; they run inside the
   second signal makes the worker exit at once.
 - ``task_started(sender=task, job=job)``: a job is about to run.
 - ``task_finished(sender=task, job=job, result=value)``: it returned `value`.
+- ``task_retried(sender=task, job=job, exception=exc, attempt=n, delay=seconds)``:
+  attempt `n` (1 for the first) raised `exc`, which the task retries
+  (`@gearman_task(retries=...)`); the next attempt starts after `delay` seconds.
 - ``task_failed(sender=task, job=job, exception=exc)``: it raised `exc` (or
-  its payload was rejected); the client gets `GearmanJobFailed`.
+  its payload was rejected) and is not retried (again); the client gets
+  `GearmanJobFailed`.
 
 `worker` is a `django_gearman.worker.GearmanWorker` (`.spec`, with the
 `.label` of what it serves; `.queue`, `.tasks`, `.jobs_done`), `task` a
@@ -27,4 +31,5 @@ worker_started = Signal()
 worker_stopping = Signal()
 task_started = Signal()
 task_finished = Signal()
+task_retried = Signal()
 task_failed = Signal()

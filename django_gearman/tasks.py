@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -20,7 +21,9 @@ class Task:
     result; `submit_background()` queues it and returns a `JobHandle`.
     """
 
-    def __init__(self, func, name: str | None = None, queue: str | None = None, raw: bool = False):
+    def __init__(self, func, name: str | None = None, queue: str | None = None, raw: bool = False, *,
+                 store_result: bool | None = None, retries: int = 0, retry_backoff: float = 1.0,
+                 retry_on=(Exception,), timeout: float | None = None):
         functools.update_wrapper(self, func)
         self.func = func
         self.name = default_name(func) if name is None else name
@@ -28,6 +31,14 @@ class Task:
             raise ImproperlyConfigured(f"invalid Gearman task name {self.name!r} for {_where(func)}")
         self.queue = queue
         self.raw = raw
+        self.store_result = store_result
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self.retry_on = tuple(retry_on) if isinstance(retry_on, (tuple, list)) else (retry_on,)
+        self.timeout = timeout
+        problem = _option_problem(self)
+        if problem:
+            raise ImproperlyConfigured(f"@gearman_task for {_where(func)}: {problem}")
         parameter = inspect.signature(func).parameters.get("job")
         self.takes_job = parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
@@ -68,11 +79,21 @@ class Task:
         return default_client().submit_job(self, args=args, kwargs=kwargs, background=background)
 
 
-def gearman_task(func=None, *, name: str | None = None, queue: str | None = None, raw: bool = False):
-    """Make a function a Gearman task; works bare (`@gearman_task`) or called."""
+def gearman_task(func=None, *, name: str | None = None, queue: str | None = None, raw: bool = False,
+                 store_result: bool | None = None, retries: int = 0, retry_backoff: float = 1.0,
+                 retry_on=(Exception,), timeout: float | None = None):
+    """Make a function a Gearman task; works bare (`@gearman_task`) or called.
+
+    `store_result` keeps its outcome in the result store (default: GEARMAN_STORE_RESULTS);
+    `retries` runs a failing job again on the worker, up to that many more times, when
+    the exception is one of `retry_on`, after `retry_backoff` seconds doubling each time
+    (with jitter, capped); `timeout` interrupts it after that many seconds
+    (default: GEARMAN_TASK_TIMEOUT).
+    """
 
     def decorate(function) -> Task:
-        task = Task(function, name=name, queue=queue, raw=raw)
+        task = Task(function, name=name, queue=queue, raw=raw, store_result=store_result, retries=retries,
+                    retry_backoff=retry_backoff, retry_on=retry_on, timeout=timeout)
         registry.register(task)
         return task
 
@@ -81,6 +102,24 @@ def gearman_task(func=None, *, name: str | None = None, queue: str | None = None
     if not callable(func):
         raise TypeError(f"@gearman_task takes keyword arguments only (name=..., queue=..., raw=...), got {func!r}")
     return decorate(func)
+
+
+def _option_problem(task: Task) -> str | None:
+    """What is wrong with a task's options, or None."""
+    if task.store_result not in (None, True, False):
+        return f"store_result must be True, False or None, not {task.store_result!r}"
+    if isinstance(task.retries, bool) or not isinstance(task.retries, int) or task.retries < 0:
+        return f"retries must be a whole number >= 0, not {task.retries!r}"
+    if isinstance(task.retry_backoff, bool) or not isinstance(task.retry_backoff, numbers.Real) or not (
+            task.retry_backoff >= 0):
+        return f"retry_backoff must be a number of seconds >= 0, not {task.retry_backoff!r}"
+    if not task.retry_on or not all(inspect.isclass(kind) and issubclass(kind, BaseException)
+                                    for kind in task.retry_on):
+        return f"retry_on must be an exception class or a tuple of them, not {task.retry_on!r}"
+    if task.timeout is not None and (isinstance(task.timeout, bool) or not isinstance(task.timeout, numbers.Real)
+                                     or not task.timeout > 0):
+        return f"timeout must be a positive number of seconds or None, not {task.timeout!r}"
+    return None
 
 
 def default_name(func) -> str:

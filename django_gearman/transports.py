@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .discovery import discover
 from .exceptions import GearmanError, GearmanJobFailed, GearmanServerUnavailable
-from .execution import LocalJob, execute
+from .execution import LocalJob, eager_runtime, execute
 from .protocol import Client, JobHandle, JobRequest, JobStatus
 from .registry import TaskLike, get_task
 from .serializers import PayloadCodec
@@ -56,15 +56,17 @@ class GearmandTransport:
 class InProcessTransport:
     """GEARMAN_ALWAYS_EAGER: each job runs here, at submit, through the encoding a worker would see.
 
-    Not retried; no worker signals are sent; a background job has run (or
-    failed) by the time its handle is returned.
+    Not resubmitted (`max_retries`); a task's own `retries` follow at once,
+    without backoff; no time limit; no worker signals are sent; a background
+    job has run (or failed) by the time its handle is returned.
     """
 
     in_process = True
 
-    def __init__(self, payload_codec: PayloadCodec, task_prefix: str):
+    def __init__(self, payload_codec: PayloadCodec, task_prefix: str, store_results: bool):
         self.payload_codec = payload_codec
         self.task_prefix = task_prefix
+        self.store_results = store_results
 
     def run(self, requests: list[JobRequest], retries: list[int], *, wait: bool,
             timeout: float | None) -> list[Outcome]:
@@ -78,7 +80,7 @@ class InProcessTransport:
         job = LocalJob(request)
         handle = JobHandle(job.handle.decode(), job.server, job.unique.decode("utf-8", "backslashreplace"))
         try:
-            _, reply = execute(task, job, self.payload_codec)
+            _, reply = execute(task, job, self.payload_codec, eager_runtime(self.store_results))
         except Exception as exc:
             # The report a worker would send; the client reads it as it reads a worker's.
             report = self.payload_codec.encode_failure(request.function, request.unique, exc)

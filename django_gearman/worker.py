@@ -8,11 +8,13 @@ import resource
 import signal
 import socket
 import sys
+import threading
+import time
 
 from django.db import close_old_connections
 
 from . import conf, signals
-from .execution import execute
+from .execution import Runtime, execute, gearmand_timeout_ms
 from .protocol import Job
 from .protocol import Worker as ProtocolWorker
 from .registry import TaskLike
@@ -53,8 +55,15 @@ class GearmanWorker:
         self.protocol_worker = ProtocolWorker(self.servers, client_id=self.client_id, prefetch=prefetch,
                                               max_jobs=max_jobs, max_payload_size=settings.max_payload_size,
                                               **settings.tls_options)
+        self.runtime = Runtime(
+            worker_id=self.client_id, store_results=settings.store_results, task_timeout=settings.task_timeout,
+            # SIGALRM is delivered to the main thread only: a worker run in another thread has no time limits
+            time_limits=threading.current_thread() is threading.main_thread(),
+            wait=time.sleep, notify=_send_hook,
+        )
         for task in self.tasks:
-            self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task))
+            self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task),
+                                          gearmand_timeout_ms(task, settings.task_timeout))
         self._signals_received = 0
 
     def __repr__(self) -> str:
@@ -73,7 +82,7 @@ class GearmanWorker:
             close_old_connections()
             _send_hook("task_started", sender=task, job=job)
             try:
-                result, reply = execute(task, job, self.payload_codec)
+                result, reply = execute(task, job, self.payload_codec, self.runtime)
             except Exception as exc:
                 logger.exception("task %s (job %s, id %s) failed", task.name, job.handle.decode("latin-1"),
                                  job.unique.decode("utf-8", "backslashreplace"))

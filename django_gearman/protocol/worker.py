@@ -186,7 +186,11 @@ class Worker:
     # -- registration -------------------------------------------------------
 
     def register(self, function: str | bytes, callback: Callback, timeout: int | None = None) -> None:
-        """Serve `function` with `callback(job)`; its return value is the result."""
+        """Serve `function` with `callback(job)`; its return value is the result.
+
+        `timeout` registers it with CAN_DO_TIMEOUT: gearmand 1.1 reads milliseconds
+        (at least 1000) and, when a job runs longer, gives it to another worker.
+        """
         name = to_bytes(function, "function name")
         if not name or b"\0" in name:
             raise ValueError(f"invalid function name {function!r}")

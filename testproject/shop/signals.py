@@ -13,7 +13,7 @@ import os
 
 from django_gearman import signals
 
-HOOKS = ("worker_started", "worker_stopping", "task_started", "task_finished", "task_failed")
+HOOKS = ("worker_started", "worker_stopping", "task_started", "task_finished", "task_retried", "task_failed")
 
 
 def connect_hook_log() -> None:

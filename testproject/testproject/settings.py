@@ -49,7 +49,11 @@ DATABASES = {
         "NAME": os.environ.get("TESTPROJECT_DB", str(BASE_DIR / "db.sqlite3")),
         # Workers and the tests write to one file: wait for the lock instead of failing with
         # "database is locked", and take it when a transaction begins, not halfway through.
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        # (A test of a locked database shortens the wait with TESTPROJECT_SQLITE_TIMEOUT.)
+        "OPTIONS": {
+            "timeout": float(os.environ.get("TESTPROJECT_SQLITE_TIMEOUT", 20)),
+            "transaction_mode": "IMMEDIATE",
+        },
     },
     # The tests' private PostgreSQL server (django_gearman.testing.PostgresCluster): tests/conftest.py
     # fills in its address when a collected test uses it; nothing connects here otherwise.
@@ -77,6 +81,8 @@ GEARMAN_SIGNING_KEY_FALLBACKS = [key for key in os.environ.get("GEARMAN_SIGNING_
 GEARMAN_FAILURE_TRACEBACKS = os.environ.get("GEARMAN_FAILURE_TRACEBACKS", "1") == "1"
 # JSON, such as {"ca_file": "/etc/gearman/ca.pem"}: how the TLS tests point workers at stunnel.
 GEARMAN_TLS = json.loads(os.environ["GEARMAN_TLS"]) if os.environ.get("GEARMAN_TLS") else None
+GEARMAN_STORE_RESULTS = os.environ.get("GEARMAN_STORE_RESULTS") == "1"
+GEARMAN_TASK_TIMEOUT = float(os.environ["GEARMAN_TASK_TIMEOUT"]) if os.environ.get("GEARMAN_TASK_TIMEOUT") else None
 
 # Django's tasks framework (shop/tasks.py): run by `manage.py gearman_worker --django-tasks`.
 TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUES": ["default", "reports"]}}

@@ -29,3 +29,4 @@ def test_running_tasks_eagerly_does_not_import_the_worker_runtime():
     imported = json.loads(finished.stdout)
     assert {"django_gearman.client", "django_gearman.execution", "django_gearman.backends"} <= set(imported)
     assert {"django_gearman.worker", "django_gearman.backend_worker"} & set(imported) == set()
+    assert "django_gearman.results" not in imported  # the result store is off: nothing of it runs
