@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.module_loading import import_string
-
-from .backends import GearmanBackend, queue_function, queue_problem
+from .backends import GearmanBackend, import_task, queue_function, queue_problem
 from .exceptions import UnknownWorker
 from .protocol import Job, JobHandle
 from .spec import WorkerSpec
 from .tasks import Task as GearmanTask
-from .tasks_framework import DEFAULT_TASK_BACKEND_ALIAS, InvalidTask, InvalidTaskBackend, Task, task_backends
+from .tasks_framework import DEFAULT_TASK_BACKEND_ALIAS, InvalidTask, InvalidTaskBackend, task_backends
 
 
 def queues_spec(alias: str | None = None, queue_name: str | None = None) -> WorkerSpec:
@@ -38,13 +36,14 @@ def queues_spec(alias: str | None = None, queue_name: str | None = None) -> Work
     return WorkerSpec(f"django_tasks.{alias}", tuple(_queue_task(backend, name) for name in queues), queue_name)
 
 
-def run_job(backend: GearmanBackend, path, args, kwargs, *, queue_name: str, result_id: str) -> Any:
+def run_job(backend: GearmanBackend, path, args, kwargs, *, queue_name: str, result_id: str,
+            handle: str | None = None) -> Any:
     """Run the task a worker got from a queue; returns its return value, raises what it raised."""
     if not isinstance(path, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
         raise InvalidTask(f'a Django task job carries "task" (an import path), "args" (a list) and "kwargs" '
                           f"(an object); got task={path!r}, args={args!r}, kwargs={kwargs!r}")
-    task = _import_task(path).using(queue_name=queue_name, backend=backend.alias)
-    return backend.execute(backend.new_result(task, result_id, args, kwargs, enqueued_at=None))
+    task = import_task(path).using(queue_name=queue_name, backend=backend.alias)
+    return backend.execute(backend.new_result(task, result_id, args, kwargs, enqueued_at=None, handle=handle))
 
 
 def _gearman_backend(alias: str) -> GearmanBackend:
@@ -64,19 +63,11 @@ def _queue_task(backend: GearmanBackend, queue_name: str) -> GearmanTask:
     """The Gearman task a worker registers for one queue."""
 
     def run_django_task(*, task, args=None, kwargs=None, job: Job):
-        result_id = str(JobHandle(job.handle.decode(), job.server))  # the enqueuer's TaskResult.id
+        handle = str(JobHandle(job.handle.decode(), job.server))
+        # The enqueuer's TaskResult.id: the job id (a job sent without one is known by its handle).
+        result_id = job.unique.decode("utf-8", "backslashreplace") or handle
         return run_job(backend, task, [] if args is None else args, {} if kwargs is None else kwargs,
-                       queue_name=queue_name, result_id=result_id)
+                       queue_name=queue_name, result_id=result_id, handle=handle)
 
     return GearmanTask(run_django_task, name=queue_function(queue_name), queue=queue_name)
 
-
-def _import_task(path: str) -> Task:
-    """The task at `path`; anything else is refused, so a job cannot call arbitrary functions."""
-    try:
-        found = import_string(path)
-    except ImportError as exc:
-        raise InvalidTask(f"cannot import the Django task {path!r} on this worker: {exc}") from None
-    if not isinstance(found, Task):
-        raise InvalidTask(f"{path!r} is not a Django task ({type(found).__name__}); workers only run @task functions")
-    return found

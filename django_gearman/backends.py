@@ -14,13 +14,16 @@ import os
 import socket
 import traceback
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from . import conf
 from .client import default_client
+from .exceptions import ResultNotFound
 from .tasks_framework import (
     BaseTaskBackend,
     InvalidTask,
@@ -28,6 +31,7 @@ from .tasks_framework import (
     TaskContext,
     TaskError,
     TaskResult,
+    TaskResultDoesNotExist,
     TaskResultStatus,
     normalize_json,
     task,
@@ -37,7 +41,8 @@ from .tasks_framework import (
     task_started,
 )
 
-__all__ = ["GearmanBackend", "InvalidTask", "gearman_priority", "queue_function", "task", "task_backends"]
+__all__ = ["GearmanBackend", "GearmanTaskResult", "InvalidTask", "gearman_priority", "queue_function", "task",
+           "task_backends"]
 
 #: The Gearman function of queue Q is this + Q (after GEARMAN_TASK_PREFIX).
 QUEUE_FUNCTION_PREFIX = "django-tasks."
@@ -63,11 +68,26 @@ def queue_problem(queue_name) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GearmanTaskResult(TaskResult):
+    """GearmanBackend's TaskResult: `id` is the job id, and `handle` gearmand's job handle
+    (`str(JobHandle)`), for `GearmanClient().get_job_status(result.handle)` while the job is
+    queued or running. None in eager mode, and from the store until a worker took the job."""
+
+    handle: str | None = None
+
+
+#: The result store's statuses in the framework's terms (a job waiting for a retry is READY).
+STATUSES = {"queued": TaskResultStatus.READY, "running": TaskResultStatus.RUNNING,
+            "succeeded": TaskResultStatus.SUCCESSFUL, "failed": TaskResultStatus.FAILED}
+
+
 class GearmanBackend(BaseTaskBackend):
     """Enqueues tasks as background Gearman jobs.
 
     Servers, prefix, serializer and signing key are the GEARMAN_* settings.
-    `TaskResult.id` is the job handle as a string (`str(JobHandle)`).
+    `TaskResult.id` is the job id; with GEARMAN_STORE_RESULTS the result store
+    answers `get_result(id)` and `TaskResult.refresh()`.
     """
 
     supports_async_task = True  # the worker runs coroutine functions to completion
@@ -75,7 +95,11 @@ class GearmanBackend(BaseTaskBackend):
     # gearmand 1.1 keeps SUBMIT_JOB_EPOCH jobs, but does not wake idle workers
     # when one falls due: it would wait for the next other job to arrive.
     supports_defer = False
-    supports_get_result = False  # gearmand forgets a background job, and its result, once it is done
+
+    @property
+    def supports_get_result(self) -> bool:
+        """gearmand forgets a background job, and its result, once it is done: the result store keeps them."""
+        return conf.get().store_results
 
     def __init__(self, alias: str, params: dict):
         super().__init__(alias, params)
@@ -111,15 +135,49 @@ class GearmanBackend(BaseTaskBackend):
             priority=gearman_priority(task.priority),
             background=True,
         )
-        result = self.new_result(task, str(handle), args, kwargs, enqueued_at=timezone.now())
+        result = self.new_result(task, handle.job_id, args, kwargs, enqueued_at=timezone.now(), handle=str(handle))
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def new_result(self, task: Task, result_id: str, args: list, kwargs: dict, *, enqueued_at) -> TaskResult:
+    def new_result(self, task: Task, result_id: str, args: list, kwargs: dict, *, enqueued_at,
+                   handle: str | None = None) -> GearmanTaskResult:
         """A READY TaskResult of this backend."""
-        return TaskResult(task=task, id=result_id, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
-                          started_at=None, finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs,
-                          backend=self.alias, errors=[], worker_ids=[])
+        return GearmanTaskResult(task=task, id=result_id, status=TaskResultStatus.READY, enqueued_at=enqueued_at,
+                                 started_at=None, finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs,
+                                 backend=self.alias, errors=[], worker_ids=[], handle=handle)
+
+    def get_result(self, result_id: str) -> GearmanTaskResult:
+        """The result of a job of this backend, from the result store (GEARMAN_STORE_RESULTS)."""
+        if not self.supports_get_result:
+            raise NotImplementedError(
+                "GearmanBackend reads results from the result store: set GEARMAN_STORE_RESULTS = True"
+            )
+        from .results import get  # the models, only when reading
+
+        try:
+            stored = get(result_id)
+        except ResultNotFound as exc:
+            raise TaskResultDoesNotExist(str(exc)) from None
+        envelope = (stored.arguments or {}).get("kwargs", {})
+        path = envelope.get("task")
+        if not stored.task.startswith(QUEUE_FUNCTION_PREFIX) or not isinstance(path, str):
+            raise TaskResultDoesNotExist(f"job {result_id} ({stored.task}) is not a job of Django's tasks framework")
+        try:
+            task = import_task(path).using(queue_name=stored.task.removeprefix(QUEUE_FUNCTION_PREFIX),
+                                           backend=self.alias)
+        except InvalidTask as exc:
+            raise TaskResultDoesNotExist(f"job {result_id}: {exc}") from None
+        result = GearmanTaskResult(
+            task=task, id=stored.job_id, status=STATUSES[stored.status], enqueued_at=stored.enqueued_at,
+            started_at=stored.started_at, finished_at=stored.finished_at, last_attempted_at=stored.last_attempted_at,
+            args=envelope.get("args", []), kwargs=envelope.get("kwargs", {}), backend=self.alias,
+            errors=[] if stored.error is None else [TaskError(exception_class_path=_class_path(stored.error.type),
+                                                              traceback=stored.error.traceback)],
+            worker_ids=[stored.worker_id] * stored.attempts, handle=stored.handle or None,
+        )
+        if stored.succeeded:
+            _update(result, _return_value=stored.value)
+        return result
 
     def _run_here(self, task: Task, args: list, kwargs: dict) -> TaskResult:
         """GEARMAN_ALWAYS_EAGER: run in this process, as Django's ImmediateBackend does."""
@@ -156,6 +214,24 @@ class GearmanBackend(BaseTaskBackend):
         _update(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now(), _return_value=value)
         task_finished.send(type(self), task_result=result)
         return value
+
+
+def import_task(path: str) -> Task:
+    """The task at `path`; anything else is refused, so a job cannot call arbitrary functions."""
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise InvalidTask(f"cannot import the Django task {path!r} on this worker: {exc}") from None
+    if not isinstance(found, Task):
+        raise InvalidTask(f"{path!r} is not a Django task ({type(found).__name__}); workers only run @task functions")
+    return found
+
+
+def _class_path(error_type: str | None) -> str:
+    """An exception_class_path from a failure report's type (which drops "builtins.")."""
+    if error_type is None:  # a failure text from a worker that is not ours
+        return "django_gearman.exceptions.GearmanJobFailed"
+    return error_type if "." in error_type else f"builtins.{error_type}"
 
 
 def _update(result: TaskResult, **changes) -> None:

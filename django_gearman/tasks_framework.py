@@ -14,7 +14,7 @@ if find_spec("django.tasks") is not None:
     from django.tasks import TaskContext, TaskResult, TaskResultStatus, task, task_backends
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskError
-    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend
+    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
 elif find_spec("django_tasks") is not None:
@@ -23,6 +23,7 @@ elif find_spec("django_tasks") is not None:
     from django_tasks.base import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskError
     from django_tasks.exceptions import InvalidTaskBackendError as InvalidTaskBackend
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
+    from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started
     from django_tasks.utils import normalize_json
 else:
@@ -40,6 +41,7 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "TaskResult",
+    "TaskResultDoesNotExist",
     "TaskResultStatus",
     "normalize_json",
     "task",

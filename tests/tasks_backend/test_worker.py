@@ -26,7 +26,8 @@ def test_an_enqueued_task_runs_on_the_worker_with_its_arguments(gearman_settings
     assert (result.status, result.backend, result.task.func) == ("READY", "default", note.func)
     assert result.args == [str(notes), 1, "two", [3.5, None]]  # as the worker sees them: JSON values
     assert result.enqueued_at is not None
-    assert JobHandle.from_string(result.id).server == gearman_settings.address
+    assert JobHandle.from_string(result.handle).server == gearman_settings.address
+    assert len(result.id) == 32  # the job id
 
 
 def test_a_task_that_takes_the_context_sees_its_result_id_and_queue(tasks_worker, notes):
@@ -50,8 +51,8 @@ def test_a_failing_task_is_logged_and_the_worker_goes_on(tasks_worker, notes):
     note.enqueue(str(notes), "next")
 
     assert notes.wait() == [{"pid": worker.pid, "args": ["next"], "kwargs": {}}]
-    handle = JobHandle.from_string(failed.id).handle
-    assert f"task django-tasks.default (job {handle}, id " in worker.output
+    handle = JobHandle.from_string(failed.handle).handle
+    assert f"task django-tasks.default (job {handle}, id {failed.id}) failed" in worker.output
     assert "ValueError: out of stock" in worker.output
     assert worker.process.poll() is None
 
