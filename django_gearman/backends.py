@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from . import conf
 from .client import default_client
 from .exceptions import ResultNotFound
+from .registry import QUEUE_FUNCTION_PREFIX
 from .tasks_framework import (
     BaseTaskBackend,
     InvalidTask,
@@ -43,9 +44,6 @@ from .tasks_framework import (
 
 __all__ = ["GearmanBackend", "GearmanTaskResult", "InvalidTask", "gearman_priority", "queue_function", "task",
            "task_backends"]
-
-#: The Gearman function of queue Q is this + Q (after GEARMAN_TASK_PREFIX).
-QUEUE_FUNCTION_PREFIX = "django-tasks."
 
 
 def queue_function(queue_name: str) -> str:

@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 #: The package of an installed app that holds its worker modules.
 WORKERS_PACKAGE = "gearman_workers"
+#: Django's tasks framework (backends.py): the task of queue Q is named this + Q.
+QUEUE_FUNCTION_PREFIX = "django-tasks."
 
 
 class TaskLike(Protocol):

@@ -202,8 +202,10 @@ def wait(job_id: str, timeout: float | None) -> StoredResult:
 
 
 def failed(task: str | None = None) -> list[str]:
-    """The ids of the failed jobs (of one task), oldest first."""
-    rows = JobResult.objects.using(router.db_for_read(JobResult)).filter(status=Status.FAILED)
+    """The ids of the failed jobs (of one task) not sent again yet, oldest first."""
+    stored = JobResult.objects.using(router.db_for_read(JobResult))
+    rows = stored.filter(status=Status.FAILED).exclude(job_id__in=stored.exclude(requeued_from="").values(
+        "requeued_from"))
     if task is not None:
         rows = rows.filter(task=task)
     return list(rows.order_by("finished_at").values_list("job_id", flat=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from shop.tasks import fail, note, total
+from support.commands import run
 from support.waiting import wait_for
 
 from django_gearman.backends import task_backends
@@ -75,3 +76,12 @@ def test_unknown_ids_and_other_tasks_results_are_refused(storing_worker):
     done = finished(total.enqueue(1))
     with pytest.raises(TaskResultMismatch):
         note.get_result(done.id)
+
+
+def test_a_django_task_job_is_requeued_through_its_queue(storing_worker):
+    first = finished(total.enqueue(4, 5))
+
+    [line] = run("gearman_requeue", first.id).splitlines()
+    new_id = line.split(" ")[2].rstrip(":")
+    again = finished(task_backends["default"].get_result(new_id))
+    assert (again.status, again.return_value, again.args) == ("SUCCESSFUL", 9, [4, 5])

@@ -29,6 +29,14 @@ def wait_for_file(path):
     return Path(path).read_text()
 
 
+@gearman_task(store_result=True)
+def needs_file(path):
+    """Fails until `path` exists: a job to fail, fix and send again."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} is missing")
+    return Path(path).read_text()
+
+
 @gearman_task
 def double(value):
     """Stored when GEARMAN_STORE_RESULTS is on."""
