@@ -119,6 +119,15 @@ def _seconds_or_none(value) -> bool:
     return value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value) > 0)
 
 
+def _seconds_problems(name: str, default, check_id: str, none_means: str = "", hint: str | None = None):
+    """A setting that must be a positive number of seconds or None."""
+    value = getattr(settings, name, default)
+    if _seconds_or_none(value):
+        return []
+    return [Problem(check_id, f"{name} must be a positive number of seconds or None{none_means}, not {value!r}.",
+                    hint)]
+
+
 def _fallback_problems(key, fallbacks) -> list[Problem]:
     # The keys themselves never go into a message.
     if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, (list, tuple)) or not all(
@@ -144,18 +153,8 @@ def _result_problems() -> list[Problem]:
     if not isinstance(getattr(settings, "GEARMAN_STORE_RESULTS", False), bool):
         found.append(Problem("django_gearman.E014", "GEARMAN_STORE_RESULTS must be True or False, not "
                                                     f"{settings.GEARMAN_STORE_RESULTS!r}."))
-    ttl = getattr(settings, "GEARMAN_RESULT_TTL", DEFAULT_RESULT_TTL)
-    if not _seconds_or_none(ttl):
-        found.append(Problem(
-            "django_gearman.E015",
-            f"GEARMAN_RESULT_TTL must be a positive number of seconds or None (keep results), not {ttl!r}.",
-        ))
-    timeout = getattr(settings, "GEARMAN_TASK_TIMEOUT", None)
-    if not _seconds_or_none(timeout):
-        found.append(Problem(
-            "django_gearman.E016",
-            f"GEARMAN_TASK_TIMEOUT must be a positive number of seconds or None (no limit), not {timeout!r}.",
-        ))
+    found += _seconds_problems("GEARMAN_RESULT_TTL", DEFAULT_RESULT_TTL, "django_gearman.E015", " (keep results)")
+    found += _seconds_problems("GEARMAN_TASK_TIMEOUT", None, "django_gearman.E016", " (no limit)")
     return found
 
 
@@ -192,19 +191,11 @@ def problems() -> list[Problem]:
         found.append(Problem(
             "django_gearman.E011", f"GEARMAN_FAILURE_TRACEBACKS must be True or False, not {tracebacks!r}."
         ))
-    timeout = getattr(settings, "GEARMAN_DEFAULT_TIMEOUT", None)
-    if not _seconds_or_none(timeout):
-        found.append(Problem(
-            "django_gearman.E006",
-            f"GEARMAN_DEFAULT_TIMEOUT must be a positive number of seconds or None, not {timeout!r}.",
-        ))
-    submit_timeout = getattr(settings, "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT)
-    if not _seconds_or_none(submit_timeout):
-        found.append(Problem(
-            "django_gearman.E008",
-            f"GEARMAN_SUBMIT_TIMEOUT must be a positive number of seconds or None, not {submit_timeout!r}.",
-            "It bounds how long a silent server may keep a job waiting for its acknowledgement.",
-        ))
+    found += _seconds_problems("GEARMAN_DEFAULT_TIMEOUT", None, "django_gearman.E006")
+    found += _seconds_problems(
+        "GEARMAN_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT, "django_gearman.E008",
+        hint="It bounds how long a silent server may keep a job waiting for its acknowledgement.",
+    )
     prefix = getattr(settings, "GEARMAN_TASK_PREFIX", "")
     if not isinstance(prefix, str) or any(c.isspace() or c == "\0" for c in prefix):
         found.append(Problem(
