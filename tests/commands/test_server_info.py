@@ -24,13 +24,18 @@ def server_json(*args) -> dict:
     return server
 
 
-def expected_worker(worker, functions) -> dict:
-    return {"ip": "127.0.0.1", "registered_tasks": functions,
-            "client_id": f"{socket.gethostname()}:{worker.pid}:shop.worker"}
+def expected_workers(busy_server, functions) -> list[dict]:
+    """The busy server's worker rows as --json lists them, without fds, by client id."""
+    return sorted(({"ip": "127.0.0.1", "registered_tasks": functions,
+                    "client_id": f"{socket.gethostname()}:{worker.pid}:shop.worker"} for worker in busy_server.workers),
+                  key=lambda worker: worker["client_id"])
 
 
-def without_fd(workers: list[dict]) -> list[dict]:
-    return [{key: value for key, value in worker.items() if key != "file_descriptor"} for worker in workers]
+def listed_workers(server: dict) -> list[dict]:
+    """The worker rows of a --json server, without fds, by client id: rows come in fd order,
+    which need not be start order, since gearmand reuses the fds of closed connections."""
+    return sorted(({key: value for key, value in worker.items() if key != "file_descriptor"}
+                   for worker in server["workers"]), key=lambda worker: worker["client_id"])
 
 
 def test_known_state_shows_exact_numbers(busy_server):
@@ -46,13 +51,8 @@ def test_known_state_shows_exact_numbers(busy_server):
     expected_tasks[PREFIX + UNSERVED] = (0, 0, 3)
     assert [(task["name"], task["total_workers"], task["running_jobs"], task["queued_jobs"])
             for task in server["tasks"]] == [(name, *counts) for name, counts in sorted(expected_tasks.items())]
-    # The test's own client connection registers nothing, so it is not listed. Rows come in
-    # fd order, which need not be start order: gearmand reuses the fds of closed connections.
-    by_client_id = sorted(without_fd(server["workers"]), key=lambda worker: worker["client_id"])
-    assert by_client_id == sorted(
-        (expected_worker(worker, busy_server.worker_functions) for worker in busy_server.workers),
-        key=lambda worker: worker["client_id"],
-    )
+    # The test's own client connection registers nothing, so it is not listed.
+    assert listed_workers(server) == expected_workers(busy_server, busy_server.worker_functions)
     descriptors = [worker["file_descriptor"] for worker in server["workers"]]
     assert descriptors == sorted(descriptors)
 
@@ -84,7 +84,7 @@ def test_filter_is_a_case_sensitive_substring_of_task_names(busy_server):
         (PREFIX + HOLD, 2, 1)
     ]
     # Workers are listed with only the tasks that match.
-    assert without_fd(server["workers"]) == [expected_worker(worker, [PREFIX + HOLD]) for worker in busy_server.workers]
+    assert listed_workers(server) == expected_workers(busy_server, [PREFIX + HOLD])
 
     [_, tasks, workers] = parse_tables(run("gearman_server_info", "WAIT_FOR"))
     assert tasks == [] and workers == []
