@@ -3,8 +3,8 @@
 `StoredJob` holds background jobs that are not in gearmand yet: jobs
 submitted on commit while no server answered (the outbox) and jobs that may
 only be sent later. Each row is the job exactly as it will go on the wire,
-keyed by its job id, so sending it twice cannot make two jobs while gearmand
-still holds the first.
+with its job id as gearmand's unique id, so sending it twice cannot make two
+jobs while gearmand still holds the first.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ PRIORITY_CHOICES = [("high", "high"), ("normal", "normal"), ("low", "low")]
 
 
 class StoredJob(models.Model):
-    job_id = models.CharField(max_length=64, primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    # gearmand knows a job by (unique id, function), so one row per pair: the same
+    # id given to two tasks (unique=True with equal arguments) is two jobs.
+    job_id = models.CharField(max_length=64, help_text="the job's id, gearmand's unique id")
     function = models.CharField(max_length=255, help_text="the Gearman function name, prefix included")
     payload = models.BinaryField(help_text="the job's data as it goes on the wire")
     priority = models.CharField(max_length=6, choices=PRIORITY_CHOICES, default="normal")
@@ -27,10 +30,12 @@ class StoredJob(models.Model):
     claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="a relayer is sending it; others leave it alone until then"
     )
+    claimed_by = models.CharField(max_length=32, blank=True, help_text="the token of the relayer holding the claim")
 
     class Meta:
-        ordering = ["due_at", "created_at"]
+        ordering = ["due_at", "id"]
         verbose_name = "stored job"
+        constraints = [models.UniqueConstraint(fields=["function", "job_id"], name="django_gearman_storedjob_job")]
 
     def __str__(self) -> str:
         return f"{self.function} ({self.job_id})"
