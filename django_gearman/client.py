@@ -114,6 +114,32 @@ class GearmanClient:
             raise result
         return result
 
+    def submit_on_commit(
+        self,
+        task: str | TaskLike,
+        data: bytes | str | None = None,
+        *,
+        args: Iterable | None = None,
+        kwargs: Mapping | None = None,
+        unique: str | bytes | None = None,
+        priority: str | None = None,
+        **task_kwargs,
+    ) -> str:
+        """Queue a background job once the current transaction commits; returns its job id.
+
+        The job is stored (a `StoredJob`) in the transaction of the database
+        that model is routed to, so a rollback sends nothing. After the commit
+        it is sent and the row deleted; if no server takes it, it stays stored
+        and `manage.py gearman_outbox` or a running worker sends it later.
+        Nothing is raised for an unreachable server: the failure is logged,
+        once, with the job id. With GEARMAN_ALWAYS_EAGER it runs at the commit.
+        """
+        request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background=True)
+        request.unique = request.unique or uuid.uuid4().hex.encode()
+        from . import outbox  # its model needs the app registry, which importing this module must not
+
+        return outbox.submit_on_commit(self.transport, request)
+
     def submit_multiple_jobs(
         self,
         jobs: Iterable[Mapping] | str | TaskLike,

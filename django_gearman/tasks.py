@@ -65,18 +65,25 @@ class Task:
         """Queue for a worker; returns a `JobHandle` to ask about its progress."""
         return self._submit(args, kwargs, background=True)
 
-    def submit_on_commit(self, *args, **kwargs) -> None:
-        """Queue for a worker once the current database transaction commits."""
-        from django.db import transaction
+    def submit_on_commit(self, *args, **kwargs) -> str:
+        """Queue for a worker once the current database transaction commits; returns the job id.
 
-        transaction.on_commit(lambda: self.submit_background(*args, **kwargs))
+        The job is stored in that transaction, so it is sent exactly if the
+        transaction commits, and kept until a server takes it (see
+        `GearmanClient.submit_on_commit`).
+        """
+        return default_client().submit_on_commit(self, **self._arguments(args, kwargs))
 
     def _submit(self, args, kwargs, background: bool):
+        return default_client().submit_job(self, **self._arguments(args, kwargs), background=background)
+
+    def _arguments(self, args, kwargs) -> dict:
+        """submit_job's keywords for a call with these arguments."""
         if self.raw:
             if len(args) != 1 or kwargs:
                 raise TypeError(f"raw task {self.name} takes exactly one bytes or str argument")
-            return default_client().submit_job(self, data=args[0], background=background)
-        return default_client().submit_job(self, args=args, kwargs=kwargs, background=background)
+            return {"data": args[0]}
+        return {"args": args, "kwargs": kwargs}
 
 
 def gearman_task(func=None, *, name: str | None = None, queue: str | None = None, raw: bool = False,

@@ -36,6 +36,18 @@ def wait_status(server, function: str, **expected: int) -> FunctionStatus:
     return wait_for(reached, message=f"{function} on {server} to reach {expected}")
 
 
+def unique_ids(server) -> list[str]:
+    """The unique ids (job ids) of the jobs gearmand holds, from its admin command `show unique jobs`."""
+    with socket.create_connection((server.host, server.port), timeout=5) as admin:
+        admin.sendall(b"show unique jobs\n")
+        reply = b""
+        while not (reply == b".\n" or reply.endswith(b"\n.\n")):
+            chunk = admin.recv(65536)
+            assert chunk, f"gearmand at {server} closed the admin connection mid-reply: {reply!r}"
+            reply += chunk
+    return reply.decode().splitlines()[:-1]
+
+
 def registered_functions(server) -> set[str]:
     """Every function some worker has registered with this gearmand."""
     with AdminClient(str(server), timeout=5) as admin:

@@ -25,6 +25,13 @@ def record(path, *args, **kwargs):
 
 
 @gearman_task
+def append_job_id(path, *, job):
+    """Appends the id of the job to `path`, a line per run: which jobs ran, and how often."""
+    with open(path, "a") as runs:
+        runs.write(job.unique.decode() + "\n")
+
+
+@gearman_task
 def raise_probe_error(message):
     raise ProbeError(message)
 
