@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
+import signal
 import threading
 import uuid
 from collections.abc import Sequence
@@ -234,3 +236,69 @@ def describe_ids(job_ids) -> str:
     shown = ", ".join(job_ids[:LOGGED_IDS])
     return shown + (f" and {len(job_ids) - LOGGED_IDS} more" if len(job_ids) > LOGGED_IDS else "")
 
+
+# -- long-running relayers -----------------------------------------------------------
+
+
+class Relayer:
+    """Relays for a process that keeps running (a worker, `gearman_outbox`), sending
+    through `client.transport`, and logs once per change of state, not once per pass."""
+
+    def __init__(self, client, *, using: str | None = None, limit: int = BATCH_SIZE):
+        self.client = client
+        self.using = using
+        self.limit = limit
+        self._trouble: str | None = None  # "database" or "sending" while passes go wrong
+        self._stopping = False
+        self._signals_received = 0
+        self._wake = threading.Event()
+
+    def relay(self, *, drain: bool = False) -> RelayReport:
+        """One pass (`drain`: until nothing due is left, `relay_due`); never raises for
+        an unreachable server or database."""
+        relay_function = relay_due if drain else relay
+        try:
+            report = relay_function(self.client.transport, using=self.using, limit=self.limit)
+        except DatabaseError as exc:
+            self._note("database", f"cannot read the stored jobs ({type(exc).__name__}: {exc}); retrying")
+            return RelayReport()
+        if report.failed:
+            self._note("sending", f"could not send {report.failed} stored job(s) ({'; '.join(report.errors)}): "
+                                  f"job ids {describe_ids(report.failed_ids)}; retrying")
+        elif report.sent or self._trouble == "database":
+            self._note(None, "relaying stored jobs again")
+        if report.sent:
+            logger.info("sent %d stored job(s)", report.sent)
+        return report
+
+    def _note(self, trouble: str | None, message: str) -> None:
+        """Log `message` if the state changes: `trouble` is what goes wrong now (None: nothing)."""
+        if trouble != self._trouble:
+            logger.log(logging.WARNING if trouble or self._trouble else logging.INFO, "outbox: %s", message)
+        self._trouble = trouble
+
+    def serve(self, interval: float) -> None:
+        """Relay until SIGTERM/SIGINT, waiting `interval` seconds whenever nothing was
+        due. The first signal finishes the pass under way; a second exits at once (rows
+        claimed and not sent yet wait for their claim to expire)."""
+        previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            logger.info("relaying stored jobs to %s every %g s", ", ".join(self.client.servers), interval)
+            while not self._stopping:
+                report = self.relay(drain=True)
+                if not report.sent:
+                    self._wake.wait(interval)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _handle_signal(self, signum, frame) -> None:
+        self._signals_received += 1
+        name = signal.Signals(signum).name
+        if self._signals_received == 1:
+            logger.warning("got %s: finishing this pass, then exiting (send it again to exit now)", name)
+            self._stopping = True
+            self._wake.set()
+            return
+        logger.warning("got %s again: exiting now", name)
+        os._exit(128 + signum)
