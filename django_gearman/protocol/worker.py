@@ -182,6 +182,8 @@ class Worker:
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
+        self._chore: tuple[float, Callable[[], object]] | None = None
+        self._chore_due = 0.0
 
     # -- registration -------------------------------------------------------
 
@@ -213,6 +215,14 @@ class Worker:
             if link.connection is not None:
                 self._send(link, payload)
 
+    def every(self, interval: float, chore: Callable[[], object]) -> None:
+        """Have `work()` also call `chore()` about every `interval` seconds, between jobs,
+        busy or idle: for housekeeping that must not run while a job does. What it raises is logged."""
+        if not interval > 0:
+            raise ValueError(f"interval must be more than 0 seconds, got {interval}")
+        self._chore = (interval, chore)
+        self._chore_due = time.monotonic() + interval
+
     # -- running ------------------------------------------------------------
 
     @property
@@ -234,6 +244,8 @@ class Worker:
             raise ValueError("register at least one function before calling work()")
         try:
             while not self._stopping and (self.max_jobs is None or self.jobs_run < self.max_jobs):
+                if self._chore is not None and time.monotonic() >= self._chore_due:
+                    self._do_chore(*self._chore)
                 if self._ready:
                     self._run(self._ready.popleft())
                     continue
@@ -252,9 +264,18 @@ class Worker:
         self._wake_reader.close()
         self._wake_writer.close()
 
+    def _do_chore(self, interval: float, chore: Callable[[], object]) -> None:
+        try:
+            chore()
+        except Exception:
+            logger.exception("%r raised", chore)
+        self._chore_due = time.monotonic() + interval
+
     def _poll_timeout(self) -> float:
         now = time.monotonic()
         timeout = self.poll_interval
+        if self._chore is not None:
+            timeout = min(timeout, max(0.0, self._chore_due - now))
         for link in self._links:
             if link.connection is None:
                 timeout = min(timeout, max(0.0, link.retry_at - now))
