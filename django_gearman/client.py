@@ -110,6 +110,11 @@ class GearmanClient:
         _check_retries(max_retries)
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
         [result] = self._run([request], [max_retries], [data is not None], wait_until_complete, poll_timeout)
+        return self._outcome(result)
+
+    @staticmethod
+    def _outcome(result: Any) -> Any:
+        """A job's value; the GearmanError it ended with is raised."""
         if isinstance(result, GearmanError):
             raise result
         return result
@@ -135,9 +140,15 @@ class GearmanClient:
         once, with the job id. With GEARMAN_ALWAYS_EAGER it runs at the commit.
         """
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background=True)
-        request.unique = request.unique or uuid.uuid4().hex.encode()
+        from django.db import transaction
+
         from . import outbox  # its model needs the app registry, which importing this module must not
 
+        if self.transport.in_process:  # nothing to keep: the job runs at the commit, and raises as submit_job does
+            raw = data is not None
+            transaction.on_commit(lambda: self._outcome(self._run([request], [0], [raw], False, None)[0]),
+                                  using=outbox.database())
+            return request.unique.decode()
         return outbox.submit_on_commit(self.transport, request)
 
     def submit_multiple_jobs(

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -103,7 +103,7 @@ class _CommitBatch:
     def _send_committed(self, transport) -> RelayReport:
         stored = _stored(self.using).filter(claimed_by=self.token)
         stored.update(claimed_until=_claim_end())  # a claim as long as ever, from now on
-        rows = [(pk, self.requests[function.encode(), job_id.encode()])
+        rows = [(pk, _resend(self.requests[function.encode(), job_id.encode()]))
                 for pk, function, job_id in stored.values_list("id", "function", "job_id")]
         report = RelayReport()
         for start in range(0, len(rows), BATCH_SIZE):
@@ -123,11 +123,7 @@ def submit_on_commit(transport, request: JobRequest, *, using: str | None = None
     """Store `request` (a background job with its job id as unique id) in the current
     transaction of `using` (the database `StoredJob` is routed to), and send it with
     `transport` once that commits. Returns the job id."""
-    using = using or router.db_for_write(StoredJob)
-    if transport.in_process:  # GEARMAN_ALWAYS_EAGER: nothing to keep; a failure raises, as submit_background's
-        transaction.on_commit(lambda: _raise_failure(transport.run([request], [0], wait=False, timeout=None)[0]),
-                              using=using)
-        return request.unique.decode()
+    using = using or database()
     batch = _batches.open.get(using)
     if batch is None:
         batch = _batches.open[using] = _CommitBatch(using)
@@ -138,6 +134,18 @@ def submit_on_commit(transport, request: JobRequest, *, using: str | None = None
     return request.unique.decode()
 
 
+def database() -> str:
+    """The database alias of stored jobs (the router's choice for StoredJob): the transaction
+    `submit_on_commit` joins, so the data it goes with must be in that database too."""
+    return router.db_for_write(StoredJob)
+
+
+def _resend(request: JobRequest) -> JobRequest:
+    """A fresh request for a stored job. Its id is given, not generated, so the client
+    places it on one server every time it is sent, which keeps one job there."""
+    return JobRequest(request.function, request.data, request.unique, request.priority, True)
+
+
 def _row(request: JobRequest, **fields) -> StoredJob:
     return StoredJob(job_id=request.unique.decode(), function=request.function.decode(), payload=request.data,
                      priority=request.priority, claimed_until=_claim_end(), **fields)
@@ -146,44 +154,53 @@ def _row(request: JobRequest, **fields) -> StoredJob:
 # -- relaying -------------------------------------------------------------------------
 
 
-def relay(transport, *, using: str | None = None, limit: int = BATCH_SIZE,
-          due_by: datetime.datetime | None = None) -> RelayReport:
-    """One pass: claim up to `limit` rows due by `due_by` (default now), send them,
-    delete those gearmand took.
+def relay(transport, *, using: str | None = None, limit: int = BATCH_SIZE) -> RelayReport:
+    """One pass: claim up to `limit` rows that are due, send them, delete those gearmand took.
 
     A row that could not be sent gets `attempts` and `last_error` updated and
     is left alone for RETRY_SECONDS.
     """
-    using = using or router.db_for_write(StoredJob)
-    token = uuid.uuid4().hex
-    now = timezone.now()
-    claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    due = _stored(using).filter(claimable, due_at__lte=due_by or now).order_by("due_at", "id").values("id")[:limit]
-    if not due.exists():  # a read: most passes find nothing, and need not wait for the write lock
-        return RelayReport()
-    # One statement: a row another relayer claimed meanwhile no longer matches `claimable`.
-    if not _stored(using).filter(claimable, id__in=due).update(claimed_until=_claim_end(), claimed_by=token):
-        return RelayReport()
-    rows = [(row.id, JobRequest(row.function, bytes(row.payload), row.job_id, row.priority, True))
-            for row in _stored(using).filter(claimed_by=token).order_by("due_at", "id")]
-    return _send(transport, rows, token, using)
+    return _pass(transport, using or database(), limit, timezone.now())[0]
 
 
 def relay_due(transport, *, using: str | None = None, limit: int = BATCH_SIZE) -> RelayReport:
-    """Pass after pass, until a pass sends nothing: every row due when it started
-    has been sent or tried (a row that failed is tried again after RETRY_SECONDS)."""
+    """Pass after pass, until no row that was due when it started is left to claim:
+    each has been sent, or tried (a row that failed is tried again after RETRY_SECONDS),
+    or is being sent by another relayer."""
+    using = using or database()
     report = RelayReport()
     started = timezone.now()
     while True:
-        passed = relay(transport, using=using, limit=limit, due_by=started)
+        passed, found_due = _pass(transport, using, limit, started)
         report.add(passed)
-        if not passed.sent:
+        if not found_due:
             return report
+
+
+def _pass(transport, using: str, limit: int, due_by: datetime.datetime) -> tuple[RelayReport, bool]:
+    """Claim and send rows due by `due_by`: the report, and whether any were there to claim."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimable = _stored(using).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), due_at__lte=due_by)
+    due = claimable.order_by("due_at", "id").values_list("id", flat=True)[:limit]
+    if not due.exists():  # a read: most passes find nothing, and need not wait for the write lock
+        return RelayReport(), False
+    if connections[using].features.has_select_for_update_skip_locked:
+        # PostgreSQL: each relayer locks rows no other relayer holds, so they share the work.
+        with transaction.atomic(using=using):
+            claimable.filter(id__in=list(due.select_for_update(skip_locked=True))).update(
+                claimed_until=_claim_end(), claimed_by=token)
+    else:
+        # One statement, atomic by itself: a row another relayer claimed meanwhile no longer matches.
+        claimable.filter(id__in=due).update(claimed_until=_claim_end(), claimed_by=token)
+    rows = [(row.id, JobRequest(row.function, bytes(row.payload), row.job_id, row.priority, True))
+            for row in _stored(using).filter(claimed_by=token).order_by("due_at", "id")]
+    return _send(transport, rows, token, using), True
 
 
 def pending(using: str | None = None) -> tuple[int, int]:
     """(rows due now, rows due later)."""
-    stored = _stored(using or router.db_for_write(StoredJob))
+    stored = _stored(using or database())
     due = stored.filter(due_at__lte=timezone.now()).count()
     return due, stored.count() - due
 
@@ -195,7 +212,8 @@ def _send(transport, rows: Sequence[tuple[int, JobRequest]], token: str, using: 
         return report
     requests = [request for _, request in rows]
     outcomes = transport.run(requests, [0] * len(requests), wait=False, timeout=CLAIM_SECONDS / 2)
-    taken, failed = [], {}
+    taken: list[int] = []
+    failed: dict[str, list[tuple[int, str]]] = {}  # by reason: (row id, job id)
     for (pk, request), outcome in zip(rows, outcomes, strict=True):
         if isinstance(outcome, JobHandle):
             taken.append(pk)
@@ -211,11 +229,6 @@ def _send(transport, rows: Sequence[tuple[int, JobRequest]], token: str, using: 
     report.sent = len(taken)
     report.errors = list(failed)
     return report
-
-
-def _raise_failure(outcome) -> None:
-    if isinstance(outcome, GearmanError):
-        raise outcome
 
 
 def _reason(outcome) -> str:
