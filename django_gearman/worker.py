@@ -14,7 +14,9 @@ import time
 from django.db import close_old_connections
 
 from . import conf, signals
+from .client import default_client
 from .execution import Runtime, execute, gearmand_timeout_ms
+from .outbox import Relayer
 from .protocol import Job
 from .protocol import Worker as ProtocolWorker
 from .registry import TaskLike
@@ -22,6 +24,9 @@ from .serializers import PayloadCodec
 from .spec import WorkerSpec
 
 logger = logging.getLogger("django_gearman.worker")
+
+#: Seconds between a worker's passes over the outbox, by default.
+OUTBOX_INTERVAL = 5.0
 
 
 class GearmanWorker:
@@ -43,7 +48,10 @@ class GearmanWorker:
         max_jobs: int | None = None,
         max_memory_mb: float | None = None,
         prefetch: int = 1,
+        outbox_interval: float | None = OUTBOX_INTERVAL,
     ):
+        """`outbox_interval`: seconds between passes that send stored jobs (the outbox of
+        `submit_on_commit`) that are due; None: this worker sends none."""
         settings = conf.get()
         self.spec = spec
         self.payload_codec = PayloadCodec.from_settings(settings)
@@ -64,6 +72,9 @@ class GearmanWorker:
         for task in self.tasks:
             self.protocol_worker.register(settings.task_prefix + task.name, self._callback(task),
                                           gearmand_timeout_ms(task, settings.task_timeout))
+        self.outbox = Relayer(default_client())
+        if outbox_interval is not None:
+            self.protocol_worker.every(outbox_interval, self._relay_outbox)
         self._signals_received = 0
 
     def __repr__(self) -> str:
@@ -97,6 +108,13 @@ class GearmanWorker:
             return reply
 
         return run
+
+    def _relay_outbox(self) -> None:
+        close_old_connections()
+        try:
+            self.outbox.relay()
+        finally:
+            close_old_connections()
 
     def _after_job(self) -> None:
         self.jobs_done += 1

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_gearman.discovery import app_spec, find_worker_module, project_spec
 from django_gearman.exceptions import TasksFrameworkMissing, UnknownWorker
-from django_gearman.management.arguments import positive_int, server_list
-from django_gearman.worker import GearmanWorker
+from django_gearman.management.arguments import positive_float, positive_int, server_list
+from django_gearman.worker import OUTBOX_INTERVAL, GearmanWorker
 
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
@@ -33,9 +33,13 @@ class Command(BaseCommand):
                             help="exit cleanly after a job once resident memory exceeds MB")
         parser.add_argument("--prefetch", type=positive_int, default=1,
                             help="job requests kept outstanding per server (default 1)")
+        parser.add_argument("--outbox-interval", type=positive_float, default=OUTBOX_INTERVAL, metavar="SECONDS",
+                            help="seconds between sending the stored jobs that are due, between jobs "
+                                 f"(default {OUTBOX_INTERVAL:g})")
+        parser.add_argument("--no-outbox", action="store_true", help="send no stored jobs (gearman_outbox does)")
 
     def handle(self, *args, app, name, all_apps, django_tasks, backend, queue, servers, max_jobs, max_memory,
-               prefetch, verbosity, **options):
+               prefetch, outbox_interval, no_outbox, verbosity, **options):
         configure_logging(verbosity)
         try:
             spec = worker_spec(app, name, all_apps, django_tasks, backend, queue)
@@ -43,7 +47,8 @@ class Command(BaseCommand):
             raise CommandError(exc.args[0], returncode=2) from None
         except TasksFrameworkMissing as exc:
             raise CommandError(exc.args[0]) from None
-        GearmanWorker(spec, servers=servers, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch).run()
+        GearmanWorker(spec, servers=servers, max_jobs=max_jobs, max_memory_mb=max_memory, prefetch=prefetch,
+                      outbox_interval=None if no_outbox else outbox_interval).run()
 
 
 def worker_spec(app, name, all_apps: bool, django_tasks: bool, backend, queue):
