@@ -91,16 +91,19 @@ class GearmanWorker:
     def _callback(self, task: TaskLike):
         def run(job: Job) -> bytes | None:
             close_old_connections()
+            # The id names the job across runs and servers; the handle, this run on this server.
+            handle, job_id = job.handle.decode("latin-1"), job.unique.decode("utf-8", "backslashreplace")
+            logger.debug("task %s (job %s, id %s) started", task.name, handle, job_id)
             _send_hook("task_started", sender=task, job=job)
             try:
                 result, reply = execute(task, job, self.payload_codec, self.runtime)
             except Exception as exc:
-                logger.exception("task %s (job %s, id %s) failed", task.name, job.handle.decode("latin-1"),
-                                 job.unique.decode("utf-8", "backslashreplace"))
+                logger.exception("task %s (job %s, id %s) failed", task.name, handle, job_id)
                 job.send_fail(self.payload_codec.encode_failure(job.function, job.unique, exc))
                 _send_hook("task_failed", sender=task, job=job, exception=exc)
                 reply = None
             else:
+                logger.debug("task %s (job %s, id %s) done", task.name, handle, job_id)
                 _send_hook("task_finished", sender=task, job=job, result=result)
             finally:
                 close_old_connections()

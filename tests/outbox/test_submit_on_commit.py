@@ -123,10 +123,12 @@ def test_eager_runs_the_job_at_the_commit_and_stores_nothing(db_backend, setting
             fail.submit_on_commit("at commit")  # as submit_background: an eager failure raises
 
 
-def test_the_worker_sees_the_returned_job_id(db_backend, gearman_settings, start_worker, tmp_path):
+def test_the_worker_sees_and_logs_the_returned_job_id(db_backend, gearman_settings, start_worker, tmp_path):
     path = tmp_path / "job-ids"
     with transaction.atomic(using=db_backend.alias):
         job_id = append_job_id.submit_on_commit(str(path))
-    start_worker("-a", "gearman_probe", "-n", "probe", servers=[gearman_settings], env=PROBE_ENV)
+    worker = start_worker("-a", "gearman_probe", "-n", "probe", "-v", "2", servers=[gearman_settings], env=PROBE_ENV)
     wait_for(path.exists, message="the job to run")
     assert path.read_text() == job_id + "\n"
+    wait_for(lambda: f", id {job_id}) done" in worker.output, message="the worker to log the job as done")
+    assert re.search(rf"task gearman_probe\.probe\.append_job_id \(job H:\S+, id {job_id}\) started", worker.output)
