@@ -262,6 +262,7 @@ def test_readme_runs_in_a_fresh_project(tmp_path, gearmand):
     for block in blocks("project-file"):
         project.write_file(block)
     project.manage("check")
+    project.manage("migrate", "django_gearman", "-v", "0")  # as Installation says
 
     workers = [worker for block in blocks("project-workers") for worker in project.start_workers(block, tmp_path)]
     try:
