@@ -139,16 +139,20 @@ class GearmanClient:
         Nothing is raised for an unreachable server: the failure is logged,
         once, with the job id. With GEARMAN_ALWAYS_EAGER it runs at the commit.
         """
-        request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background=True)
+        request, queued = job = self._request(task, data, args, kwargs, task_kwargs, unique, priority, True)
         from django.db import transaction
 
         from . import outbox  # its model needs the app registry, which importing this module must not
 
         if self.transport.in_process:  # nothing to keep: the job runs at the commit, and raises as submit_job does
             raw = data is not None
-            transaction.on_commit(lambda: self._outcome(self._run([request], [0], [raw], False, None)[0]),
+            transaction.on_commit(lambda: self._outcome(self._run([job], [0], [raw], False, None)[0]),
                                   using=outbox.database())
             return request.unique.decode()
+        if queued is not None:  # its result row, in the same transaction: queued until a worker takes it
+            from . import results
+
+            results.record_queued([queued])
         return outbox.submit_on_commit(self.transport, request)
 
     def submit_multiple_jobs(

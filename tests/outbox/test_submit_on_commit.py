@@ -9,13 +9,14 @@ import re
 import pytest
 from django.db import transaction
 from gearman_probe.gearman_workers.probe import append_job_id, record
+from shop.gearman_workers.outcomes import total
 from shop.gearman_workers.worker import add, echo, fail
 from support.apps import PROBE_ENV
 from support.gearmand import reserved_port, unique_ids
 from support.waiting import wait_for
 
 from django_gearman import GearmanClient, GearmanJobFailed, outbox
-from django_gearman.models import StoredJob
+from django_gearman.models import JobResult, StoredJob
 from django_gearman.testing import GearmandServer
 
 #: Every test runs on SQLite and on PostgreSQL (the db_backend fixture).
@@ -108,6 +109,20 @@ def test_unreachable_at_commit_the_job_stays_stored_and_is_logged_once(db_backen
         assert not StoredJob.objects.exists()
     finally:
         server.stop()
+
+
+def test_a_stored_result_is_queued_in_the_same_transaction(db_backend, settings, refused_address):
+    """A task that stores its result: its row commits, or rolls back, with the job; while the
+    job waits in the outbox it is queued."""
+    settings.GEARMAN_SERVERS = [refused_address]
+    with pytest.raises(RuntimeError), transaction.atomic(using=db_backend.alias):
+        total.submit_on_commit([1, 2])
+        raise RuntimeError("rollback")
+    assert not JobResult.objects.exists()
+    with transaction.atomic(using=db_backend.alias):
+        job_id = total.submit_on_commit([1, 2])
+    assert StoredJob.objects.get().job_id == job_id
+    assert list(JobResult.objects.values_list("job_id", "status")) == [(job_id, JobResult.Status.QUEUED)]
 
 
 def test_eager_runs_the_job_at_the_commit_and_stores_nothing(db_backend, settings, refused_address, tmp_path):
