@@ -132,7 +132,7 @@ class Packet(NamedTuple):
     args: tuple[bytes, ...]
 
 
-def to_bytes(value, what: str = "job data") -> bytes:
+def to_bytes(value: bytes | str | bytearray | memoryview | None, what: str = "job data") -> bytes:
     """bytes as they are, str as UTF-8, None as nothing; anything else is a TypeError naming `what`."""
     if isinstance(value, bytes):
         return value

@@ -60,7 +60,7 @@ class ServerAddress:
         return f"{host}:{self.port}"
 
 
-def _port(port, original) -> int:
+def _port(port: str | int, original: object) -> int:
     try:
         number = int(port)
     except (TypeError, ValueError):

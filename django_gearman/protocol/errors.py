@@ -16,7 +16,7 @@ class GearmanError(Exception):
 
     #: Set on the error that `GearmanClient.submit_multiple_jobs` raises for a
     #: failed job: every job's outcome (value, handle or error), in order.
-    results: list | None = None
+    results: list[object] | None = None
 
 
 class ProtocolError(GearmanError):
