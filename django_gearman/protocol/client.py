@@ -477,7 +477,7 @@ class Client:
         if state is None or state.forks != _forks:
             state = self._state()
         channel = state.channels.get(address)
-        if channel is None or channel.connection.sock is None:
+        if channel is None or channel.connection.closed:
             channel = state.channels[address] = _Channel(address, self.connect_timeout, self._connection_options)
         return channel
 

@@ -132,7 +132,8 @@ class Connection:
             # (Python's ssl retries through it: a TLS read uses the socket's timeout instead.)
             seconds, microseconds = divmod(max(1, round(read_timeout * 1_000_000)), 1_000_000)  # 0 means never
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, microseconds))
-        self.sock = sock
+        self.sock = sock  # kept after close(), closed: a Connection always has its socket
+        self.closed = False
         # Deadlines are kept with poll() rather than settimeout(): the latter
         # costs two extra system calls per read, and poll() has no fd limit.
         self._poller = select.poll()
@@ -140,15 +141,11 @@ class Connection:
         if self.tls:
             self._confirm_tls(time.monotonic() + connect_timeout)
 
-    @property
-    def closed(self) -> bool:
-        return self.sock is None
-
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send(self, data: bytes) -> None:
-        if self.sock is None:
+        if self.closed:
             raise GearmanServerUnavailable(f"connection to {self.address} is closed")
         try:
             self.sock.sendall(data)
@@ -175,8 +172,7 @@ class Connection:
         nothing is left inside the TLS layer, so a selector or poll() on the
         socket tells the truth about whether more is there.
         """
-        sock = self.sock
-        if sock is None:
+        if self.closed:
             raise GearmanServerUnavailable(f"connection to {self.address} is closed")
         try:
             if self.tls:
@@ -186,7 +182,7 @@ class Connection:
                     wait = max(0, math.ceil((deadline - time.monotonic()) * 1000))
                     if not self._poller.poll(wait):
                         raise GearmanTimeout(f"no reply from {self.address} in time")
-                data = sock.recv(RECV_SIZE)
+                data = self.sock.recv(RECV_SIZE)
         except BlockingIOError:  # read_timeout passed (SO_RCVTIMEO); the connection is still usable
             raise GearmanTimeout(f"no reply from {self.address} for {self.read_timeout} s") from None
         except GearmanTimeout:
@@ -255,11 +251,9 @@ class Connection:
         return GearmanServerUnavailable(f"lost connection to {self.address}: {exc}")
 
     def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
 
 
 def _handshake(

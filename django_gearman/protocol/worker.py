@@ -454,7 +454,7 @@ class Worker:
         link.outstanding = link.held = 0
         link.asleep = False
         # Found by link, not by connection.sock: a connection that failed has
-        # already dropped its socket, and a stale registration would refuse
+        # already closed its socket, and a stale registration would refuse
         # the next socket that gets the same fd number.
         for key in list(self._selector.get_map().values()):
             if key.data is link:
