@@ -40,14 +40,15 @@ class Job:
 
     __slots__ = ("handle", "function", "unique", "data", "finished", "_link", "_connection")
 
-    def __init__(self, link: _ServerLink, handle: bytes, function: bytes, unique: bytes, data: bytes):
+    def __init__(self, link: _ServerLink, connection: Connection, handle: bytes, function: bytes, unique: bytes,
+                 data: bytes):
         self.handle = handle
         self.function = function
         self.unique = unique
         self.data = data
         self.finished = False
         self._link = link
-        self._connection = link.connection
+        self._connection = connection  # the one it came on: reports go nowhere else
 
     def __repr__(self) -> str:
         job_id = f" id={self.unique.decode('utf-8', 'backslashreplace')}" if self.unique else ""
@@ -83,16 +84,14 @@ class Job:
         self._write(self.complete_packet(data))
         self.finished = True
 
-    def complete_packet(self, data) -> bytes:
+    def complete_packet(self, data: bytes | str | None) -> bytes:
         return encode(PacketType.WORK_COMPLETE, self.handle, self._payload(data, "result"))
 
     def _payload(self, data: bytes | str | None, what: str) -> bytes:
         payload = to_bytes(data)
-        connection = self._connection
-        if connection is not None and len(payload) > connection.max_payload_size:
-            raise GearmanPayloadTooLarge(
-                f"the {what} of {self!r} is {OversizedPayload(len(payload), connection.max_payload_size)}"
-            )
+        limit = self._connection.max_payload_size
+        if len(payload) > limit:
+            raise GearmanPayloadTooLarge(f"the {what} of {self!r} is {OversizedPayload(len(payload), limit)}")
         return payload
 
     def _send(self, kind: int, *args: bytes) -> None:
@@ -213,7 +212,7 @@ class Worker:
     def _broadcast(self, payload: bytes) -> None:
         for link in self._links:
             if link.connection is not None:
-                self._send(link, payload)
+                self._send(link, link.connection, payload)
 
     def every(self, interval: float, chore: Callable[[], object]) -> None:
         """Have `work()` also call `chore()` about every `interval` seconds, between jobs,
@@ -353,7 +352,7 @@ class Worker:
                 link.outstanding += wanted
                 link.asleep = False
         if payload and link.connection is not None:
-            self._send(link, payload)
+            self._send(link, link.connection, payload)
 
     def _jobs_left(self, max_jobs: int) -> int:
         """Jobs `max_jobs` still allows us to ask for: not run, assigned or asked for yet."""
@@ -367,8 +366,13 @@ class Worker:
                 self._top_up(link)
 
     def _read(self, link: _ServerLink) -> None:
+        connection = link.connection
+        if connection is None:
+            # Lost while another server's packets of the same round were handled
+            # (a GRAB sent to it under max_jobs): its readiness is stale.
+            return
         try:
-            packets = link.connection.receive()
+            packets = connection.receive()
         except GearmanServerUnavailable as exc:
             self._lost(link, exc)
             return
@@ -378,12 +382,12 @@ class Worker:
             if kind == PacketType.JOB_ASSIGN_UNIQ:
                 link.outstanding -= 1
                 link.held += 1
-                self._ready.append(Job(link, *args))
+                self._ready.append(Job(link, connection, *args))
             elif kind == PacketType.NO_JOB:
                 link.outstanding -= 1
                 if link.outstanding == 0 and link.held == 0 and not self._stopping:
                     link.asleep = True
-                    self._send(link, _PRE_SLEEP)
+                    self._send(link, connection, _PRE_SLEEP)
                     if self.max_jobs is not None:
                         self._top_up_starved()
             elif kind == PacketType.NOOP:
@@ -394,9 +398,9 @@ class Worker:
                 logger.warning("gearmand at %s reported an error: %s", link.address, error)
             # ECHO_RES, OPTION_RES and the like need no action.
 
-    def _send(self, link: _ServerLink, payload: bytes) -> None:
+    def _send(self, link: _ServerLink, connection: Connection, payload: bytes) -> None:
         try:
-            link.connection.send(payload)
+            connection.send(payload)
         except GearmanServerUnavailable as exc:
             self._lost(link, exc)
 
@@ -435,7 +439,7 @@ class Worker:
     def _lost(self, link: _ServerLink, error: Exception) -> None:
         if link.connection is None:
             return
-        self._close_link(link)
+        self._close_link(link, link.connection)
         self._ready = deque(job for job in self._ready if job._link is not link)
         self._retry_later(link, error, "reconnecting")
         if self.max_jobs is not None:
@@ -449,8 +453,8 @@ class Worker:
         link.retry_at = time.monotonic() + link.backoff
         link.backoff = min(link.backoff * 2, self.max_backoff)
 
-    def _close_link(self, link: _ServerLink) -> None:
-        connection, link.connection = link.connection, None
+    def _close_link(self, link: _ServerLink, connection: Connection) -> None:
+        link.connection = None
         link.outstanding = link.held = 0
         link.asleep = False
         # Found by link, not by connection.sock: a connection that failed has
@@ -464,5 +468,5 @@ class Worker:
     def _disconnect_all(self) -> None:
         for link in self._links:
             if link.connection is not None:
-                self._close_link(link)
+                self._close_link(link, link.connection)
         self._ready.clear()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import struct
 import threading
 import time
 
 import pytest
+from support.fakes import FakeServer
 from support.gearmand import function_status, wait_status
 from support.protocol import WorkerThread, wait_registered
 from support.waiting import wait_for
 
-from django_gearman.protocol import AdminClient, Client, GearmanJobFailed, JobRequest, PacketType, Worker
+from django_gearman.protocol import AdminClient, Client, GearmanJobFailed, JobRequest, PacketType, Parser, Worker
+from django_gearman.protocol.codec import REQ, RES, encode
 
 GRAB, NO_JOB, PRE_SLEEP = PacketType.GRAB_JOB_UNIQ, PacketType.NO_JOB, PacketType.PRE_SLEEP
 
@@ -370,3 +375,74 @@ def test_a_server_that_resets_every_connection_is_retried_with_growing_backoff(g
     assert warnings[1:] == [f"connected to gearmand at {resetter.address} again"]
     (link,) = worker.worker._links
     assert (link.failures, link.backoff) == (0, 0.01)
+
+
+class OneJobThenNoJob(FakeServer):
+    """After two GRABs: a job for the first, and NO_JOB for the second once `answer` is set."""
+
+    def __init__(self):
+        self.answer = threading.Event()
+        super().__init__()
+
+    def serve(self, connection: socket.socket) -> None:
+        parser, grabs = Parser(REQ), 0
+        while grabs < 2:
+            data = self.receive(connection)
+            if not data:
+                return
+            grabs += sum(kind == GRAB for kind, _ in parser.feed(data))
+        connection.sendall(encode(PacketType.JOB_ASSIGN_UNIQ, b"H:fake:1", b"jobs", b"id-1", b"", magic=RES))
+        self.answer.wait(10)
+        connection.sendall(encode(NO_JOB, magic=RES))
+        while self.receive(connection):
+            pass
+
+
+class ResetOnCue(FakeServer):
+    """Resets its first connection once `reset` is set; later ones it only reads."""
+
+    def __init__(self):
+        self.reset = threading.Event()
+        super().__init__()
+
+    def serve(self, connection: socket.socket) -> None:
+        if self.connections == 1:
+            self.receive(connection)
+            self.reset.wait(10)
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        while self.receive(connection):
+            pass
+
+
+def readable(connection) -> bool:
+    return bool(select.select([connection.sock], [], [], 0)[0])
+
+
+def test_a_server_lost_while_another_servers_packets_are_read_is_reconnected(run_worker):
+    """Under max_jobs, one server's NO_JOB frees a GRAB for another. If that server's connection
+    was reset, sending the GRAB loses it, after the selector reported it readable in the same round:
+    its turn must find it gone, not a connection."""
+    running, release = threading.Event(), threading.Event()
+
+    def held_job(job):
+        running.set()
+        release.wait(10)
+        return b"done"
+
+    with OneJobThenNoJob() as first, ResetOnCue() as second:
+        worker = run_worker([first.address, second.address], {"jobs": held_job}, prefetch=2, max_jobs=2,
+                            min_backoff=0.01, grab_timeout=0.2)
+        first_link, second_link = worker.worker._links
+        wait_for(running.is_set, message="the first server's job to run")
+        # While the job runs nothing is read: both events wait for the same round, the NO_JOB first.
+        first.answer.set()
+        wait_for(lambda: readable(first_link.connection), message="the NO_JOB to arrive")
+        second.reset.set()
+        wait_for(lambda: readable(second_link.connection), message="the reset to arrive")
+        release.set()
+        wait_for(lambda: second.connections == 2 or worker.error is not None, message="a reconnection")
+        assert worker.error is None
+        assert second_link.failures == 1
+        worker.stop()
