@@ -184,9 +184,9 @@ class _Reply:
 
     __slots__ = ("args", "error")
 
-    def __init__(self):
-        self.args = None
-        self.error = None
+    def __init__(self) -> None:
+        self.args: tuple[bytes, ...] | None = None
+        self.error: GearmanError | None = None
 
     @property
     def finished(self) -> bool:
@@ -237,7 +237,7 @@ class _Channel:
             reply.args = args
         # Anything else (NOOP, ...) is not addressed to a client; ignore it.
 
-    def _next_awaiting(self, kind: int):
+    def _next_awaiting(self, kind: int) -> JobRequest | _Reply:
         if not self.awaiting:
             raise GearmanServerUnavailable(
                 f"{self.server} sent {PacketType(kind).name} that answers no request"
@@ -324,7 +324,7 @@ def _channel_of(channels: dict[ServerAddress, _Channel], handle: JobHandle) -> _
 
 
 class _ThreadState:
-    def __init__(self):
+    def __init__(self) -> None:
         self.forks = _forks
         self.channels: dict[ServerAddress, _Channel] = {}
 
@@ -437,7 +437,8 @@ class Client:
         _, known, running, numerator, denominator = reply
         return JobStatus(known == b"1", running == b"1", _int(numerator), _int(denominator))
 
-    def echo(self, data: bytes = b"ping", *, server=None, poll_timeout: float | None = 5.0) -> float:
+    def echo(self, data: bytes = b"ping", *, server: str | ServerAddress | None = None,
+             poll_timeout: float | None = 5.0) -> float:
         """Round-trip `data` through ECHO_REQ; returns the seconds it took."""
         address = ServerAddress.parse(server) if server is not None else self.servers[0]
         started = time.perf_counter()
@@ -618,7 +619,7 @@ class Client:
         if len(by_channel) == 1:
             ((channel, group),) = by_channel.items()
             try:
-                self._wait_on(channel, lambda: all(request.finished for request in group), deadline, unreported)
+                self._wait_on(channel, group, deadline, unreported)
             except GearmanServerUnavailable:
                 pass  # every request on it now carries that error
             return
@@ -646,15 +647,15 @@ class Client:
                     if all(request.finished for request in group):
                         selector.unregister(key.fileobj)
 
-    def _wait_on(self, channel: _Channel, done, deadline: float | None,
+    def _wait_on(self, channel: _Channel, waiting: Sequence[JobRequest | _Reply], deadline: float | None,
                  unreported: Sequence[JobRequest] | None = None) -> None:
-        """Read from one channel until `done()`; a lost connection fails what waits on it.
+        """Read from one channel until everything `waiting` finished; a lost connection fails what waits on it.
 
         Without a deadline, the first time the socket's receive timeout passes,
         the `unreported` jobs still waiting go to `on_long_wait`.
         """
         try:
-            while not done():
+            while not all(entry.finished for entry in waiting):
                 try:
                     packets = channel.connection.receive(deadline)
                 except GearmanTimeout:
@@ -709,7 +710,7 @@ class Client:
             reply = _Reply()
             try:
                 channel.send([reply], payload)
-                self._wait_on(channel, lambda reply=reply: reply.finished, deadline)
+                self._wait_on(channel, [reply], deadline)
             except GearmanServerUnavailable as exc:
                 self._drop(channel, exc)
                 if reused and attempt == 0:
@@ -721,5 +722,6 @@ class Client:
                 raise
             if reply.error is not None:
                 raise reply.error
+            assert reply.args is not None  # finished, and not by an error
             return reply.args
         raise AssertionError("unreachable")
