@@ -94,56 +94,82 @@ class JobStatus:
         return self.numerator / self.denominator if self.denominator else None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class JobRequest:
     """One job to submit, and everything gearmand sent back about it.
 
-    `unique` is the job's id: the caller's, or a fresh UUID4 hex when none is
-    given, so that gearmand's persistent queues, which store a job under its
-    unique id and function, keep every job.
+    `function`, `data` and `unique` may be given as str (sent as UTF-8); they
+    are kept as bytes. `unique` is the job's id: the caller's, or a fresh UUID4
+    hex when none is given, so that gearmand's persistent queues, which store
+    a job under its unique id and function, keep every job.
     """
 
     function: bytes
-    data: bytes = b""
-    unique: bytes = b""
-    priority: str = "normal"
-    background: bool = False
-    handle: JobHandle | None = None
-    result: bytes | None = None
-    failed: bool = False
-    exception: bytes | None = None
-    warnings: list[bytes] = field(default_factory=list)
-    data_chunks: list[bytes] = field(default_factory=list)
-    status: tuple[int, int] | None = None
-    error: GearmanError | None = None
-    abandoned: bool = False
+    data: bytes
+    unique: bytes
+    priority: str
+    background: bool
+    # What gearmand sent back: not arguments, so dataclasses.replace() makes a fresh request for the job.
+    handle: JobHandle | None = field(init=False)
+    result: bytes | None = field(init=False)
+    failed: bool = field(init=False)
+    exception: bytes | None = field(init=False)
+    warnings: list[bytes] = field(init=False)
+    data_chunks: list[bytes] = field(init=False)
+    status: tuple[int, int] | None = field(init=False)
+    error: GearmanError | None = field(init=False)
+    abandoned: bool = field(init=False)
     #: The id was made here, not given: such jobs are spread round-robin.
-    generated_id: bool = field(default=False, init=False, repr=False)
+    generated_id: bool = field(init=False, repr=False)
 
-    def __post_init__(self):
-        # `type() is bytes` first: this runs for every job of a batch.
-        if type(self.function) is not bytes:
-            self.function = to_bytes(self.function, "task name")
-        if type(self.data) is not bytes:
-            self.data = to_bytes(self.data, "job data")
-        if not self.unique:
-            self.unique = new_job_id()
-            self.generated_id = True
-        elif type(self.unique) is not bytes:
-            self.unique = to_bytes(self.unique, "unique id")
-        if not self.function or b"\0" in self.function:
-            raise ValueError(f"invalid task name {self.function!r}: must be non-empty, without NUL")
-        if b"\0" in self.unique:
-            raise ValueError(f"invalid unique id {self.unique!r}: must not contain NUL")
-        if len(self.unique) > MAX_UNIQUE_SIZE:
+    # Written out rather than generated: it takes str where the attributes hold
+    # bytes, and it runs for every job of a batch, so it checks `type() is bytes`
+    # first and sets every attribute once.
+    def __init__(
+        self,
+        function: str | bytes,
+        data: str | bytes = b"",
+        unique: str | bytes | None = None,
+        priority: str | None = "normal",
+        background: bool = False,
+    ) -> None:
+        if type(function) is not bytes:
+            function = to_bytes(function, "task name")
+        if type(data) is not bytes:
+            data = to_bytes(data, "job data")
+        generated_id = not unique
+        if generated_id:
+            unique = new_job_id()
+        elif type(unique) is not bytes:
+            unique = to_bytes(unique, "unique id")
+        if not function or b"\0" in function:
+            raise ValueError(f"invalid task name {function!r}: must be non-empty, without NUL")
+        if b"\0" in unique:
+            raise ValueError(f"invalid unique id {unique!r}: must not contain NUL")
+        if len(unique) > MAX_UNIQUE_SIZE:
             raise ValueError(
-                f"unique id {self.unique[:16]!r}... is {len(self.unique)} bytes; gearmand keeps at most "
+                f"unique id {unique[:16]!r}... is {len(unique)} bytes; gearmand keeps at most "
                 f"{MAX_UNIQUE_SIZE} (a digest of a longer key fits: hashlib.blake2b(key, digest_size=20).hexdigest())"
             )
-        if self.priority is None:
-            self.priority = "normal"
-        if self.priority not in PRIORITIES:
-            raise ValueError(f"invalid priority {self.priority!r}: expected one of {PRIORITIES}")
+        if priority is None:
+            priority = "normal"
+        elif priority not in PRIORITIES:
+            raise ValueError(f"invalid priority {priority!r}: expected one of {PRIORITIES}")
+        self.function = function
+        self.data = data
+        self.unique = unique
+        self.priority = priority
+        self.background = background
+        self.handle = None
+        self.result = None
+        self.failed = False
+        self.exception = None
+        self.warnings = []
+        self.data_chunks = []
+        self.status = None
+        self.error = None
+        self.abandoned = False
+        self.generated_id = generated_id
 
     @property
     def packet(self) -> bytes:
