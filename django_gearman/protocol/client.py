@@ -186,7 +186,10 @@ class JobRequest:
         return self.result is not None or self.failed
 
     def outcome(self) -> bytes | JobHandle:
-        """The result (foreground) or handle (background); raises what went wrong."""
+        """The result (foreground) or handle (background); raises what went wrong.
+
+        RuntimeError if there is neither yet (a job not sent, or not waited for).
+        """
         if self.error is not None:
             raise self.error
         if self.failed:
@@ -197,7 +200,15 @@ class JobRequest:
                 exception_data=self.exception,
                 warnings=tuple(self.warnings),
             )
-        return self.handle if self.background else self.result
+        if self.background:
+            if self.handle is not None:
+                return self.handle
+        elif self.result is not None:
+            return self.result
+        raise RuntimeError(
+            f"job {self.function.decode('utf-8', 'replace')!r} has no {'handle' if self.background else 'result'} "
+            "yet: outcome() is for a job that submit_multiple_jobs sent and (in the foreground) waited for"
+        )
 
 
 def _failure_text(exception: bytes | None, warnings: list[bytes]) -> str:

@@ -209,6 +209,18 @@ def test_duplicate_unique_ids_in_a_background_batch_share_one_job(client, gearma
     assert function_status(gearmand, "queued").total == 1
 
 
+def test_a_job_without_its_result_or_handle_yet_has_no_outcome(client, gearmand):
+    """Not None, which a caller would take for the result."""
+    foreground, background = JobRequest("nobody"), JobRequest("nobody", background=True)
+    with pytest.raises(RuntimeError, match="job 'nobody' has no handle yet: outcome"):
+        background.outcome()
+    client.submit_multiple_jobs([foreground, background], wait_until_complete=False, poll_timeout=10)
+    assert background.handle is not None
+    assert background.outcome() == background.handle
+    with pytest.raises(RuntimeError, match="job 'nobody' has no result yet: outcome"):
+        foreground.outcome()
+
+
 def test_jobs_with_one_unique_id_always_start_at_the_same_server(gearmand_factory):
     servers = [gearmand_factory().address for _ in range(3)]
     client = Client(servers)
