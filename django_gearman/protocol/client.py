@@ -485,10 +485,16 @@ class Client:
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close this thread's connections (other threads' close when they end)."""
+        """Close this thread's connections (other threads' close when they end).
+
+        Jobs still waiting on them (sent with `wait_until_complete=False`) fail.
+        """
         state = self._state()
         for channel in state.channels.values():
             channel.connection.close()
+            channel.fail_all(GearmanError(
+                f"the connection to {channel.server} was closed (Client.close()) before this job finished"
+            ))
         state.channels.clear()
 
     # -- internals ----------------------------------------------------------
@@ -647,7 +653,16 @@ class Client:
         for request in requests:
             if request.finished:
                 continue
+            assert request.handle is not None  # _create gave every unfinished job its handle or an error
             channel = _channel_of(channels, request.handle)
+            if channel is None:
+                # Its results go to the connection it was sent on (dropped ones fail their jobs).
+                request.error = GearmanError(
+                    f"job {request.function.decode('utf-8', 'replace')!r} ({request.handle}) was sent on a "
+                    "connection this thread does not have (another thread's, or the parent process's before "
+                    "fork()): it cannot be waited for here"
+                )
+                continue
             by_channel.setdefault(channel, []).append(request)
         if not by_channel:
             return

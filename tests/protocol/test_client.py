@@ -19,6 +19,7 @@ from support.waiting import wait_for
 
 from django_gearman.protocol import (
     Client,
+    GearmanError,
     GearmanJobFailed,
     GearmanServerUnavailable,
     GearmanTimeout,
@@ -219,6 +220,26 @@ def test_a_job_without_its_result_or_handle_yet_has_no_outcome(client, gearmand)
     assert background.outcome() == background.handle
     with pytest.raises(RuntimeError, match="job 'nobody' has no result yet: outcome"):
         foreground.outcome()
+
+
+def test_a_job_waiting_on_a_connection_that_close_closed_fails(client, gearmand):
+    request = JobRequest("nobody")
+    client.submit_multiple_jobs([request], wait_until_complete=False, poll_timeout=10)
+    client.close()
+    client.submit_job("queued", b"", background=True, poll_timeout=10)  # a new connection to that server
+    client.submit_multiple_jobs([request], poll_timeout=5)
+    with pytest.raises(GearmanError, match=rf"the connection to {gearmand.address} was closed \(Client.close\(\)\) "
+                                           "before this job finished"):
+        request.outcome()
+
+
+def test_a_job_sent_by_another_thread_is_not_waited_for_in_this_one(client, gearmand, in_background):
+    request = JobRequest("nobody")
+    in_background(client.submit_multiple_jobs, [request], wait_until_complete=False, poll_timeout=10).result(10)
+    client.submit_multiple_jobs([request], poll_timeout=5)
+    with pytest.raises(GearmanError, match=rf"job 'nobody' \({request.handle}\) was sent on a connection this thread "
+                                           "does not have"):
+        request.outcome()
 
 
 def test_jobs_with_one_unique_id_always_start_at_the_same_server(gearmand_factory):
