@@ -11,6 +11,8 @@ verifying replies and reports is the client's).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .discovery import discover
 from .exceptions import GearmanError, GearmanJobFailed, GearmanServerUnavailable
 from .execution import LocalJob, eager_runtime, execute
@@ -36,7 +38,7 @@ class GearmandTransport:
     def run(self, requests: list[JobRequest], retries: list[int], *, wait: bool,
             timeout: float | None) -> list[Outcome]:
         """Submit pipelined; then resubmit, together, the jobs that failed and have retries left."""
-        pending = range(len(requests))
+        pending: Sequence[int] = range(len(requests))
         while pending:
             self.client.submit_multiple_jobs([requests[index] for index in pending], wait_until_complete=wait,
                                              poll_timeout=timeout)
@@ -95,6 +97,7 @@ class InProcessTransport:
 
 def _outcome(request: JobRequest, *, waited: bool) -> Outcome:
     if not waited and request.error is None:
+        assert request.handle is not None  # submit_multiple_jobs gave every job its handle or an error
         return request.handle
     try:
         return request.outcome()
