@@ -47,9 +47,9 @@ class ServerReport:
         """Only functions whose name contains `text` (case-sensitive), and workers offering one of them."""
         workers = []
         for worker in self.workers:
-            functions = tuple(function for function in worker.functions if text in function)
-            if functions:
-                workers.append(replace(worker, functions=functions))
+            names = tuple(name for name in worker.functions if text in name)
+            if names:
+                workers.append(replace(worker, functions=names))
         functions = tuple(status for status in self.functions if text in status.function)
         return replace(self, functions=functions, workers=tuple(workers))
 
@@ -119,7 +119,7 @@ def render_tables(reports: list[ServerReport]) -> str:
             blocks.append(_table(HOST_COLUMNS, [[report.address, f"DOWN: {printable(report.error or '')}", "-"]]))
             continue
         blocks.append(_table(HOST_COLUMNS, [[report.address, printable(report.version or ""),
-                                             f"{report.ping * 1000:.3f} ms"]]))
+                                             "-" if report.ping is None else f"{report.ping * 1000:.3f} ms"]]))
         data = report.as_dict()
         blocks.append(_table(TASK_COLUMNS, [
             [printable(task["name"]), task["total_workers"], task["running_jobs"], task["queued_jobs"]]

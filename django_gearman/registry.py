@@ -33,6 +33,9 @@ class TaskLike(Protocol):
     timeout: float | None  # seconds; None: GEARMAN_TASK_TIMEOUT decides
 
     @property
+    def function_name(self) -> str: ...  # the name gearmand knows it by (GEARMAN_TASK_PREFIX applied)
+
+    @property
     def location(self) -> str: ...
 
 

@@ -15,7 +15,7 @@ from support.protocol import WorkerThread
 from support.waiting import wait_for
 
 from django_gearman import GearmanClient
-from django_gearman.inspection import configured_servers
+from django_gearman.inspection import ServerReport, configured_servers, render_tables
 from django_gearman.protocol import Client, Worker
 
 
@@ -113,6 +113,13 @@ def test_a_down_or_silent_server_gets_a_row_and_the_others_are_still_reported(ge
     assert tables[1] == [] and tables[2] == []
     assert [(row["Gearman Server Host"], row["Gearman Server Version"], row["Ping Response Time"])
             for [row] in tables[3:]] == [(server["host"], f"DOWN: {server['error']}", "-") for server in servers[1:]]
+
+
+def test_a_report_that_answered_without_a_ping_time_shows_none():
+    (host,), tasks, workers = parse_tables(render_tables([ServerReport("127.0.0.1:4730", version="1.1.21")]))
+    assert host == {"Gearman Server Host": "127.0.0.1:4730", "Gearman Server Version": "1.1.21",
+                    "Ping Response Time": "-"}
+    assert (tasks, workers) == ([], [])
 
 
 def test_configured_servers_are_deduplicated_in_order(settings):
