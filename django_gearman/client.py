@@ -58,11 +58,13 @@ class GearmanClient:
                 if setup is None or setup.settings is not settings:
                     servers = self._servers if self._servers is not None else settings.client_servers
                     connection = (servers, settings.submit_timeout, settings.tls, settings.max_payload_size)
-                    same = setup is not None and (setup.servers, setup.settings.submit_timeout, setup.settings.tls,
-                                                  setup.settings.max_payload_size) == connection
-                    gearmand = setup.gearmand if same else GearmandTransport(
-                        servers, submit_timeout=settings.submit_timeout, max_payload_size=settings.max_payload_size,
-                        **settings.tls_options)
+                    if setup is not None and (setup.servers, setup.settings.submit_timeout, setup.settings.tls,
+                                              setup.settings.max_payload_size) == connection:
+                        gearmand = setup.gearmand
+                    else:
+                        gearmand = GearmandTransport(
+                            servers, submit_timeout=settings.submit_timeout,
+                            max_payload_size=settings.max_payload_size, **settings.tls_options)
                     payload_codec = PayloadCodec.from_settings(settings)
                     transport = (InProcessTransport(payload_codec, settings.task_prefix, settings.store_results)
                                  if settings.always_eager else gearmand)
@@ -197,7 +199,7 @@ class GearmanClient:
         ]
         retries = [entry.get("max_retries", max_retries) for entry in entries]
         results = self._run(requests, retries, raws, wait_until_complete, poll_timeout)
-        failures = [result for result in results if isinstance(result, Exception)]
+        failures = [result for result in results if isinstance(result, GearmanError)]
         if failures and not return_exceptions:
             failures[0].results = results
             raise failures[0]
@@ -340,7 +342,7 @@ def _call_entry(task: str | TaskLike, arguments, number: int) -> Mapping:
             "keyword arguments: use job dicts)"
         )
     arguments = list(arguments)
-    if getattr(task, "raw", False):
+    if not isinstance(task, str) and task.raw:
         if len(arguments) != 1:
             raise TypeError(f"raw task {task.name} takes exactly one bytes or str argument; "
                             f"argument list #{number} has {len(arguments)}")

@@ -73,11 +73,15 @@ def _port(port: str | int, original: object) -> int:
 #: A peer that vanished without closing (host down, cable pulled) is found
 #: after about two minutes of silence instead of never.
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 6}
+#: Keepalive only probes a connection with nothing unacknowledged: bytes sent
+#: into a partition (a result, a job request) would be retransmitted for about
+#: 15 minutes. The kernel gives up on them after the same two minutes instead.
+USER_TIMEOUT_MS = 120_000
 
 
 def _enable_keepalive(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in KEEPALIVE.items():
+    for option, value in {**KEEPALIVE, "TCP_USER_TIMEOUT": USER_TIMEOUT_MS}.items():
         if hasattr(socket, option):  # Linux names; other systems keep their defaults
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 

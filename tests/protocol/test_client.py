@@ -650,7 +650,7 @@ def test_submit_timeout_defaults_to_a_few_seconds_and_is_checked():
 # -- sockets, threads, fork, many fds ---------------------------------------------
 
 
-def test_every_socket_sets_tcp_nodelay_and_keepalive(client, gearmand, reverser):
+def test_every_socket_sets_tcp_nodelay_keepalive_and_a_user_timeout(client, gearmand, reverser):
     client.submit_job("reverse", b"", poll_timeout=10)
     (channel,) = client._state().channels.values()
     (link,) = reverser.worker._links
@@ -659,6 +659,8 @@ def test_every_socket_sets_tcp_nodelay_and_keepalive(client, gearmand, reverser)
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
         if hasattr(socket, "TCP_KEEPIDLE"):
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # unacknowledged bytes are given up on after 2 minutes too
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 120_000
 
 
 def test_one_client_shared_by_threads(client, gearmand, run_worker, in_background):
