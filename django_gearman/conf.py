@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from . import periodic
 from .protocol import DEFAULT_MAX_PAYLOAD_SIZE, ServerAddress
 
 DEFAULT_SERVERS = ("127.0.0.1:4730",)
@@ -61,6 +62,7 @@ class GearmanSettings:
     def tls_options(self) -> dict:
         """The protocol's TLS arguments (`ssl_context`, `server_hostname`) for every connection."""
         return {"ssl_context": self.ssl_context, "server_hostname": (self.tls or {}).get("server_hostname")}
+    schedule: tuple[periodic.ScheduleEntry, ...] = ()  # GEARMAN_SCHEDULE
 
 
 def _server_setting(name: str):
@@ -210,6 +212,7 @@ def problems() -> list[Problem]:
             f"GEARMAN_MAX_PAYLOAD_SIZE must be a whole number of bytes from 1 to 2**32 - 1, not {size!r}.",
         ))
     found += _result_problems()
+    found += [Problem("django_gearman.E017", f"{message}.") for message in periodic.problems(_schedule_setting())]
     if getattr(settings, "GEARMAN_ALWAYS_EAGER", False) and not settings.DEBUG:
         found.append(Problem(
             "django_gearman.W001",
@@ -342,7 +345,12 @@ def _read() -> GearmanSettings:
         store_results=getattr(settings, "GEARMAN_STORE_RESULTS", False),
         result_ttl=getattr(settings, "GEARMAN_RESULT_TTL", DEFAULT_RESULT_TTL),
         task_timeout=getattr(settings, "GEARMAN_TASK_TIMEOUT", None),
+        schedule=periodic.entries(_schedule_setting()),
     )
+
+
+def _schedule_setting():
+    return getattr(settings, "GEARMAN_SCHEDULE", None)
 
 
 def _forget(setting: str, **kwargs) -> None:

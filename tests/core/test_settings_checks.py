@@ -14,6 +14,7 @@ GEARMAN_SETTINGS = (
     "GEARMAN_SERIALIZER", "GEARMAN_SIGNING_KEY", "GEARMAN_SIGNING_KEY_FALLBACKS", "GEARMAN_DEFAULT_TIMEOUT",
     "GEARMAN_SUBMIT_TIMEOUT", "GEARMAN_ALWAYS_EAGER", "GEARMAN_FAILURE_TRACEBACKS", "GEARMAN_TLS",
     "GEARMAN_MAX_PAYLOAD_SIZE", "GEARMAN_STORE_RESULTS", "GEARMAN_RESULT_TTL", "GEARMAN_TASK_TIMEOUT",
+    "GEARMAN_SCHEDULE",
 )
 
 
@@ -50,6 +51,7 @@ def test_defaults_are_those_of_the_spec(unset):
         store_results=False,
         result_ttl=7 * 24 * 3600,
         task_timeout=None,
+        schedule=(),
     )
     assert gearman_checks() == []
 
