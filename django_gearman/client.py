@@ -157,6 +157,11 @@ class GearmanClient:
             results.record_queued([queued])
         return outbox.submit_on_commit(self.transport, request)
 
+    def background_request(self, task: str | TaskLike, *, args: Iterable = (), kwargs: Mapping | None = None,
+                           unique: str | None = None, priority: str | None = None) -> JobRequest:
+        """The background job `submit_job(task, args=..., background=True)` would send, to be stored and sent later."""
+        return self._request(task, None, args, kwargs, {}, unique, priority, True)[0]
+
     def submit_multiple_jobs(
         self,
         jobs: Iterable[Mapping] | str | TaskLike,

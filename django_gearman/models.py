@@ -5,6 +5,9 @@ submitted on commit while no server answered (the outbox) and jobs that may
 only be sent later. Each row is the job exactly as it will go on the wire,
 with its job id as gearmand's unique id, so sending it twice cannot make two
 jobs while gearmand still holds the first.
+
+`ScheduleState` is where each GEARMAN_SCHEDULE entry stands (next and last
+run), shared by every scheduler.
 """
 
 from __future__ import annotations
@@ -103,3 +106,26 @@ class JobResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} ({self.job_id}): {self.status}"
+
+
+class ScheduleState(models.Model):
+    """Where one GEARMAN_SCHEDULE entry stands: its next slot, and its last run.
+
+    Schedulers claim a run by moving `next_run_at` on with a conditional UPDATE,
+    in the transaction that stores the run as a `StoredJob` (see scheduler.py).
+    """
+
+    name = models.CharField(max_length=64, primary_key=True, help_text="the entry's name in GEARMAN_SCHEDULE")
+    timing = models.CharField(max_length=255, help_text="the entry's cron or every when next_run_at was computed")
+    next_run_at = models.DateTimeField(help_text="the slot of the next run")
+    last_slot = models.DateTimeField(null=True, blank=True, help_text="the slot of the last run")
+    last_run_at = models.DateTimeField(null=True, blank=True, help_text="when a scheduler stored the last run")
+    last_job_id = models.CharField(max_length=64, blank=True, help_text="the last run's job id")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "schedule entry"
+        verbose_name_plural = "schedule"
+
+    def __str__(self) -> str:
+        return self.name
