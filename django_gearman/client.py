@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import numbers
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -16,11 +18,13 @@ from .serializers import REQUEST, PayloadCodec
 from .transports import GearmandTransport, InProcessTransport, Outcome
 
 if TYPE_CHECKING:
+    from .delayed import DelayedJob
     from .results import Queued, StoredResult
 
 #: submit_job's own keywords; any other keyword argument goes to the task.
 RESERVED_KEYWORDS = frozenset(
-    {"data", "args", "kwargs", "unique", "priority", "background", "wait_until_complete", "max_retries", "poll_timeout"}
+    {"data", "args", "kwargs", "unique", "priority", "background", "wait_until_complete", "max_retries", "poll_timeout",
+     "run_at", "countdown"}
 )
 
 
@@ -101,6 +105,8 @@ class GearmanClient:
         wait_until_complete: bool = True,
         max_retries: int = 0,
         poll_timeout: float | None = None,
+        run_at: datetime.datetime | None = None,
+        countdown: float | datetime.timedelta | None = None,
         **task_kwargs,
     ) -> Any:
         """Run `task` on a worker.
@@ -108,9 +114,19 @@ class GearmanClient:
         Foreground (default): returns the task's return value. Background, or
         `wait_until_complete=False`: returns a `JobHandle` once gearmand has
         the job. `data=` sends bytes verbatim and returns the raw reply.
+
+        A background job with `run_at=` (an aware datetime) or `countdown=`
+        (seconds, or a timedelta) is stored in the database instead and sent
+        when due (see `delayed.py`): returns its `DelayedJob`. With
+        GEARMAN_ALWAYS_EAGER it runs at once.
         """
         _check_retries(max_retries)
+        due = due_time(run_at, countdown)
+        if due is not None and not background:
+            raise TypeError("run_at= and countdown= delay a background job: add background=True")
         request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
+        if due is not None and not self.transport.in_process:
+            return self._store_delayed(request, due)
         [result] = self._run([request], [max_retries], [data is not None], wait_until_complete, poll_timeout)
         return self._outcome(result)
 
@@ -161,6 +177,13 @@ class GearmanClient:
                            unique: str | None = None, priority: str | None = None) -> JobRequest:
         """The background job `submit_job(task, args=..., background=True)` would send, to be stored and sent later."""
         return self._request(task, None, args, kwargs, {}, unique, priority, True)[0]
+
+    def _store_delayed(self, job: tuple[JobRequest, Queued | None], run_at: datetime.datetime) -> DelayedJob:
+        """Store a background job until `run_at`, with its result row (queued) if its task stores results."""
+        from . import delayed  # it imports the models, which importing this module must not
+
+        request, queued = job
+        return delayed.store(request, run_at, queued=queued)
 
     def submit_multiple_jobs(
         self,
@@ -400,6 +423,24 @@ def _task_name(task) -> str | None:
         return task
     name = getattr(task, "name", None)
     return name if isinstance(name, str) and hasattr(task, "raw") else None
+
+
+def due_time(run_at, countdown) -> datetime.datetime | None:
+    """When a job given `run_at=` or `countdown=` is due (aware), or None for neither."""
+    if run_at is not None and countdown is not None:
+        raise TypeError("give run_at= or countdown=, not both")
+    if countdown is not None:
+        seconds = countdown.total_seconds() if isinstance(countdown, datetime.timedelta) else countdown
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not float(seconds) >= 0:
+            raise ValueError(f"countdown= must be a number of seconds >= 0 or a timedelta, not {countdown!r}")
+        return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=float(seconds))
+    if run_at is not None:
+        if not isinstance(run_at, datetime.datetime):
+            raise TypeError(f"run_at= must be a datetime, not {type(run_at).__name__}")
+        if run_at.utcoffset() is None:
+            raise ValueError("run_at= must be an aware datetime (with a tzinfo, such as timezone.now() + "
+                             f"timedelta(...)), not the naive {run_at!r}, which names no single moment")
+    return run_at
 
 
 def _check_retries(max_retries) -> None:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import router
 from django.utils import timezone
 
+from . import results
 from .models import StoredJob
 from .protocol import JobRequest
 
@@ -30,14 +31,18 @@ class DelayedJob:
     run_at: datetime.datetime
 
 
-def store(request: JobRequest, run_at: datetime.datetime, *, using: str | None = None) -> DelayedJob:
+def store(request: JobRequest, run_at: datetime.datetime, *, using: str | None = None,
+          queued: results.Queued | None = None) -> DelayedJob:
     """Keep `request` (a background job with its id) until `run_at` (aware), in the
-    current transaction of `using` (default: where the router sends StoredJob).
+    current transaction of `using` (default: where the router sends StoredJob);
+    `queued`: its result row, recorded now (queued until a worker takes it).
 
     A job already stored under the same function and id is that job, waiting: it
     keeps its time, as gearmand keeps one job per unique id.
     """
     using = using or router.db_for_write(StoredJob)
+    if queued is not None:
+        results.record_queued([queued])
     row = StoredJob(job_id=request.unique.decode(), function=request.function.decode(), payload=request.data,
                     priority=request.priority, due_at=to_database(run_at))
     StoredJob.objects.using(using).bulk_create([row], ignore_conflicts=True)

@@ -13,6 +13,9 @@ from . import conf, registry
 from .client import default_client
 from .registry import WORKERS_PACKAGE
 
+#: submit_background()'s own keywords: when given, they delay the job.
+DELAY_KEYWORDS = frozenset({"run_at", "countdown"})
+
 
 class Task:
     """A function that can also be run on a Gearman worker.
@@ -61,9 +64,20 @@ class Task:
         """Run on a worker and return the result (raises GearmanJobFailed if it raised)."""
         return self._submit(args, kwargs, background=False)
 
-    def submit_background(self, *args, **kwargs):
-        """Queue for a worker; returns a `JobHandle` to ask about its progress."""
-        return self._submit(args, kwargs, background=True)
+    def submit_background(self, *args, run_at=None, countdown=None, **kwargs):
+        """Queue for a worker; returns a `JobHandle` to ask about its progress.
+
+        `run_at=` (an aware datetime) or `countdown=` (seconds, or a timedelta)
+        queues it then instead, not before: it is stored in the database until
+        due, and this returns its `DelayedJob` (see `GearmanClient.submit_job`).
+        """
+        if run_at is not None or countdown is not None:
+            taken = sorted(DELAY_KEYWORDS & set(inspect.signature(self.func).parameters))
+            if taken:
+                raise TypeError(f"task {self.name} has a parameter named {' and '.join(taken)}, which "
+                                "submit_background() takes as the job's delay; pass the task's argument with "
+                                f"default_client().submit_job({self.name!r}, kwargs={{...}}, background=True)")
+        return self._submit(args, kwargs, background=True, run_at=run_at, countdown=countdown)
 
     def submit_on_commit(self, *args, **kwargs) -> str:
         """Queue for a worker once the current database transaction commits; returns the job id.
@@ -74,8 +88,8 @@ class Task:
         """
         return default_client().submit_on_commit(self, **self._arguments(args, kwargs))
 
-    def _submit(self, args, kwargs, background: bool):
-        return default_client().submit_job(self, **self._arguments(args, kwargs), background=background)
+    def _submit(self, args, kwargs, background: bool, **delay):
+        return default_client().submit_job(self, **self._arguments(args, kwargs), background=background, **delay)
 
     def _arguments(self, args, kwargs) -> dict:
         """submit_job's keywords for a call with these arguments."""

@@ -22,6 +22,7 @@ from django_gearman import (
     JobHandle,
     PayloadError,
 )
+from django_gearman.client import RESERVED_KEYWORDS
 
 
 def start_probe_worker(start_worker, server):
@@ -33,7 +34,8 @@ def test_submit_job_has_exactly_the_specs_signature():
         "(self, task: 'str | TaskLike', data: 'bytes | str | None' = None, *, args: 'Iterable | None' = None, "
         "kwargs: 'Mapping | None' = None, unique: 'str | bytes | None' = None, priority: 'str | None' = None, "
         "background: 'bool' = False, wait_until_complete: 'bool' = True, max_retries: 'int' = 0, "
-        "poll_timeout: 'float | None' = None, **task_kwargs) -> 'Any'"
+        "poll_timeout: 'float | None' = None, run_at: 'datetime.datetime | None' = None, "
+        "countdown: 'float | datetime.timedelta | None' = None, **task_kwargs) -> 'Any'"
     )
 
 
@@ -64,7 +66,8 @@ def test_reserved_names_go_to_gearman_and_kwargs_go_to_the_task(shop_worker):
         "args": (), "kwargs": {"background": True, "unique": False}}
     assert client.submit_job(echo, args=[True, False]) == {"args": (True, False), "kwargs": {}}
     every_reserved_name = {"data": 1, "args": 2, "kwargs": 3, "unique": 4, "priority": 5, "background": 6,
-                           "wait_until_complete": 7, "max_retries": 8, "poll_timeout": 9}
+                           "wait_until_complete": 7, "max_retries": 8, "poll_timeout": 9, "run_at": 10, "countdown": 11}
+    assert set(every_reserved_name) == RESERVED_KEYWORDS
     assert client.submit_job(echo, kwargs=every_reserved_name, priority="high", unique="reserved-1",
                              poll_timeout=30, max_retries=1) == {"args": (), "kwargs": every_reserved_name}
 
