@@ -70,7 +70,8 @@ def queue_problem(queue_name) -> str | None:
 class GearmanTaskResult(TaskResult):
     """GearmanBackend's TaskResult: `id` is the job id, and `handle` gearmand's job handle
     (`str(JobHandle)`), for `GearmanClient().get_job_status(result.handle)` while the job is
-    queued or running. None in eager mode, and from the store until a worker took the job."""
+    queued or running. None in eager mode, for a task with run_after until it is sent, and from
+    the store until a worker took the job."""
 
     handle: str | None = None
 
@@ -90,9 +91,9 @@ class GearmanBackend(BaseTaskBackend):
 
     supports_async_task = True  # the worker runs coroutine functions to completion
     supports_priority = True  # three bands: see gearman_priority()
-    # gearmand 1.1 keeps SUBMIT_JOB_EPOCH jobs, but does not wake idle workers
-    # when one falls due: it would wait for the next other job to arrive.
-    supports_defer = False
+    # run_after: a delayed job (delayed.py), stored until then and sent when due. Not
+    # SUBMIT_JOB_EPOCH: gearmand 1.1 does not wake idle workers when such a job falls due.
+    supports_defer = True
 
     @property
     def supports_get_result(self) -> bool:
@@ -127,13 +128,15 @@ class GearmanBackend(BaseTaskBackend):
         client = default_client()
         if client.transport.in_process:
             return self._run_here(task, args, kwargs)
-        handle = client.submit_job(
+        submitted = client.submit_job(
             queue_function(task.queue_name),
             kwargs={"task": task.module_path, "args": args, "kwargs": kwargs},
             priority=gearman_priority(task.priority),
             background=True,
+            run_at=_aware(task.run_after),
         )
-        result = self.new_result(task, handle.job_id, args, kwargs, enqueued_at=timezone.now(), handle=str(handle))
+        handle = None if task.run_after is not None else str(submitted)  # a delayed job has none yet
+        result = self.new_result(task, submitted.job_id, args, kwargs, enqueued_at=timezone.now(), handle=handle)
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -230,6 +233,11 @@ def _class_path(error_type: str | None) -> str:
     if error_type is None:  # a failure text from a worker that is not ours
         return "django_gearman.exceptions.GearmanJobFailed"
     return error_type if "." in error_type else f"builtins.{error_type}"
+
+
+def _aware(moment):
+    """run_after as an aware datetime: without USE_TZ the framework takes local time."""
+    return moment if moment is None or timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
 def _update(result: TaskResult, **changes) -> None:

@@ -1,16 +1,20 @@
 """GearmanBackend in the enqueuing process: what it accepts, what it refuses and
 why, and GEARMAN_ALWAYS_EAGER. (test_worker.py runs tasks on real workers.)"""
 
+import datetime
 import os
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from shop.tasks import fail, note, note_context
+from support.databases import SQLITE
 from support.gearmand import function_status
 
 from django_gearman import GearmanServerUnavailable
 from django_gearman.backends import InvalidTask, gearman_priority, task, task_backends
+from django_gearman.models import StoredJob
+from django_gearman.serializers import PayloadCodec
 
 GEARMAN_BACKEND = "django_gearman.backends.GearmanBackend"
 
@@ -20,7 +24,7 @@ def undecorated(path):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"run_after": timezone.now()}, "Backend does not support run_after."),
+    ({"run_after": timezone.now().replace(tzinfo=None)}, "run_after must be an aware datetime."),
     ({"priority": 101}, "priority must be a whole number between -100 and 100."),
     ({"queue_name": "mail"}, "Queue 'mail' is not valid for backend."),
 ])
@@ -56,9 +60,30 @@ def test_without_a_server_enqueue_raises(settings):
 
 def test_results_stay_on_the_worker():
     backend = task_backends["default"]
-    assert (backend.supports_get_result, backend.supports_defer) == (False, False)
+    assert backend.supports_get_result is False
     with pytest.raises(NotImplementedError):
         backend.get_result("H:vm:1@127.0.0.1:4730")
+
+
+def test_run_after_stores_the_job_until_then_under_its_id(db_backend, refused_address, settings):
+    settings.GEARMAN_SERVERS = [refused_address]  # nothing is sent now
+    run_after = timezone.now() + datetime.timedelta(minutes=5)
+    result = note.using(run_after=run_after, priority=10, queue_name="reports").enqueue("notes.jsonl", 1)
+    assert task_backends["default"].supports_defer is True
+    (job,) = StoredJob.objects.using(db_backend.alias)
+    assert (result.id, result.status, result.task.run_after, result.handle) == (job.job_id, "READY", run_after, None)
+    assert (job.function, job.priority, job.due_at) == ("django-tasks.reports", "high", run_after)
+    assert PayloadCodec("json").decode_request(job.function, job.job_id, bytes(job.payload)) == (
+        [], {"task": "shop.tasks.note", "args": ["notes.jsonl", 1], "kwargs": {}})
+
+
+@pytest.mark.parametrize("db_backend", [SQLITE], indirect=True)
+def test_without_use_tz_run_after_is_local_time(db_backend, refused_address, settings):
+    settings.GEARMAN_SERVERS = [refused_address]
+    settings.USE_TZ = False
+    run_after = datetime.datetime.now() + datetime.timedelta(minutes=5)
+    note.using(run_after=run_after).enqueue("notes.jsonl")
+    assert StoredJob.objects.get().due_at == run_after
 
 
 @pytest.mark.parametrize(("priority", "expected"), [
