@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
-import signal
 import threading
 import uuid
 from collections.abc import Sequence
@@ -33,6 +31,7 @@ from django.utils import timezone
 from .exceptions import GearmanError
 from .models import StoredJob
 from .protocol import JobHandle, JobRequest
+from .stopping import StopSignals
 
 logger = logging.getLogger("django_gearman.outbox")
 
@@ -262,9 +261,6 @@ class Relayer:
         self.using = using
         self.limit = limit
         self._trouble: str | None = None  # "database" or "sending" while passes go wrong
-        self._stopping = False
-        self._signals_received = 0
-        self._wake = threading.Event()
 
     def relay(self, *, drain: bool = False) -> RelayReport:
         """One pass (`drain`: until nothing due is left, `relay_due`); never raises for
@@ -294,24 +290,9 @@ class Relayer:
         """Relay until SIGTERM/SIGINT, waiting `interval` seconds whenever nothing was
         due. The first signal finishes the pass under way; a second exits at once (rows
         claimed and not sent yet wait for their claim to expire)."""
-        previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
+        with StopSignals(logger) as stop:
             logger.info("relaying stored jobs to %s every %g s", ", ".join(self.client.servers), interval)
-            while not self._stopping:
+            while not stop.stopping:
                 report = self.relay(drain=True)
                 if not report.sent:
-                    self._wake.wait(interval)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _handle_signal(self, signum, frame) -> None:
-        self._signals_received += 1
-        name = signal.Signals(signum).name
-        if self._signals_received == 1:
-            logger.warning("got %s: finishing this pass, then exiting (send it again to exit now)", name)
-            self._stopping = True
-            self._wake.set()
-            return
-        logger.warning("got %s again: exiting now", name)
-        os._exit(128 + signum)
+                    stop.wait(interval)
