@@ -173,10 +173,11 @@ class GearmanClient:
             results.record_queued([queued])
         return outbox.submit_on_commit(self.transport, request)
 
-    def background_request(self, task: str | TaskLike, *, args: Iterable = (), kwargs: Mapping | None = None,
-                           unique: str | None = None, priority: str | None = None) -> JobRequest:
-        """The background job `submit_job(task, args=..., background=True)` would send, to be stored and sent later."""
-        return self._request(task, None, args, kwargs, {}, unique, priority, True)[0]
+    def background_job(self, task: str | TaskLike, *, args: Iterable = (), kwargs: Mapping | None = None,
+                       unique: str | None = None, priority: str | None = None) -> tuple[JobRequest, Queued | None]:
+        """The background job `submit_job(task, args=..., background=True)` would send, to be stored
+        and sent later: its request, and its result-store row if its task stores results."""
+        return self._request(task, None, args, kwargs, {}, unique, priority, True)
 
     def _store_delayed(self, job: tuple[JobRequest, Queued | None], run_at: datetime.datetime) -> DelayedJob:
         """Store a background job until `run_at`, with its result row (queued) if its task stores results."""

@@ -14,10 +14,9 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import router
 from django.utils import timezone
 
-from . import results
+from . import outbox, results
 from .models import StoredJob
 from .protocol import JobRequest
 
@@ -40,13 +39,20 @@ def store(request: JobRequest, run_at: datetime.datetime, *, using: str | None =
     A job already stored under the same function and id is that job, waiting: it
     keeps its time, as gearmand keeps one job per unique id.
     """
-    using = using or router.db_for_write(StoredJob)
+    using = using or outbox.database()
     if queued is not None:
         results.record_queued([queued])
     row = StoredJob(job_id=request.unique.decode(), function=request.function.decode(), payload=request.data,
                     priority=request.priority, due_at=to_database(run_at))
     StoredJob.objects.using(using).bulk_create([row], ignore_conflicts=True)
     return DelayedJob(row.job_id, row.function, run_at)
+
+
+def next_stored_due(using: str | None = None) -> datetime.datetime | None:
+    """When the next stored job that is not due yet falls due (aware), or None."""
+    later = StoredJob.objects.using(using or outbox.database()).filter(due_at__gt=timezone.now())
+    due_at = later.order_by("due_at").values_list("due_at", flat=True).first()
+    return None if due_at is None else from_database(due_at)
 
 
 def to_database(moment: datetime.datetime) -> datetime.datetime:

@@ -1,4 +1,8 @@
-"""The scheduler behind `manage.py gearman_scheduler`: periodic runs claimed when due.
+"""The scheduler behind `manage.py gearman_scheduler`: periodic runs and delayed jobs, sent on time.
+
+Each pass claims the runs of GEARMAN_SCHEDULE entries that are due, then
+sends the stored jobs that are due (delayed jobs, and the runs it just
+claimed) as any relayer does.
 
 Claiming a run is one transaction on the database of the app's tables: a
 conditional UPDATE moves the entry's `ScheduleState.next_run_at` on from the
@@ -23,15 +27,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import router, transaction
+from django.db import DatabaseError, close_old_connections, router, transaction
 from django.utils import timezone
 
 from . import conf
-from .delayed import from_database, store, to_database
+from .delayed import from_database, next_stored_due, store, to_database
 from .models import ScheduleState, StoredJob
+from .outbox import Relayer
 from .periodic import ScheduleEntry
+from .stopping import StopSignals
 
 logger = logging.getLogger("django_gearman.scheduler")
+
+#: Seconds between passes when nothing falls due sooner: a delayed job stored
+#: while the scheduler waits is sent at most this late.
+DEFAULT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,11 @@ class PassReport:
 
 
 class Scheduler:
-    """Claims the due runs of `entries` (default: GEARMAN_SCHEDULE), encoded as `client` encodes jobs."""
+    """Claims the due runs of `entries` (default: GEARMAN_SCHEDULE) and sends due stored jobs
+    through `client`, pass after pass (`serve`), or once (`run_pass`)."""
 
-    def __init__(self, client, *, entries: Sequence[ScheduleEntry] | None = None, using: str | None = None):
+    def __init__(self, client, *, entries: Sequence[ScheduleEntry] | None = None, using: str | None = None,
+                 interval: float = DEFAULT_INTERVAL):
         self.client = client
         self.entries = tuple(conf.get().schedule if entries is None else entries)
         self.using = using or router.db_for_write(ScheduleState)
@@ -64,13 +76,18 @@ class Scheduler:
                 f"the database router sends ScheduleState to {self.using!r} and StoredJob to {stored_jobs!r}: a "
                 "schedule run is claimed and stored in one transaction, so route both to one database"
             )
+        self.interval = interval
         for entry in self.entries:
-            self._request(entry, entry.job_id(_now()))  # bad arguments fail here, not at 3 a.m.
+            self._job(entry, entry.job_id(_now()))  # bad arguments fail here, not at 3 a.m.
+        self.relayer = Relayer(client, using=self.using)
+        self._trouble: str | None = None
+        self._timing_changes: set[tuple[str, str, str]] = set()  # (entry, from, to) logged
 
-    def _request(self, entry: ScheduleEntry, job_id: str):
+    def _job(self, entry: ScheduleEntry, job_id: str):
+        """The run's request, and its result-store row if its task stores results."""
         try:
-            return self.client.background_request(entry.task, args=entry.args, kwargs=entry.kwargs, unique=job_id,
-                                                   priority=entry.priority)
+            return self.client.background_job(entry.task, args=entry.args, kwargs=entry.kwargs, unique=job_id,
+                                              priority=entry.priority)
         except (TypeError, ValueError) as exc:
             raise ImproperlyConfigured(f"GEARMAN_SCHEDULE[{entry.name!r}]: cannot submit it: {exc}") from None
 
@@ -113,7 +130,7 @@ class Scheduler:
                now: datetime.datetime) -> tuple[Run | None, datetime.datetime | None]:
         """Store the run for `slot` unless another scheduler did; (the run, the entry's next slot if known)."""
         run = Run(entry.name, slot, entry.job_id(slot))
-        request = self._request(entry, run.job_id)
+        request, queued = self._job(entry, run.job_id)
         next_run_at = entry.next_slot(now)
         with transaction.atomic(using=self.using):
             claimed = ScheduleState.objects.using(self.using).filter(
@@ -122,7 +139,7 @@ class Scheduler:
                      last_job_id=run.job_id)
             if not claimed:
                 return None, None  # another scheduler's: the next pass reads where it left the entry
-            store(request, now, using=self.using)
+            store(request, now, using=self.using, queued=queued)
         late = now - slot
         logger.info("schedule %s: stored the run of %s as job %s%s; next run %s", entry.name, _when(slot), run.job_id,
                     f" ({late.total_seconds():.0f} s late: one run for the slots missed)" if late > _period(entry, slot)
@@ -137,9 +154,51 @@ class Scheduler:
             name=entry.name, timing=state.timing, next_run_at=state.next_run_at
         ).update(timing=entry.timing, next_run_at=to_database(next_run_at))
         if changed:
-            logger.warning("schedule %s: now %s (was %s in the database); next run %s", entry.name, entry.timing,
-                           state.timing, _when(next_run_at))
+            # Logged once per change: schedulers that disagree about an entry reschedule it in turn.
+            first_time = (entry.name, state.timing, entry.timing) not in self._timing_changes
+            self._timing_changes.add((entry.name, state.timing, entry.timing))
+            logger.log(logging.WARNING if first_time else logging.DEBUG,
+                       "schedule %s: now %s (was %s in the database); next run %s", entry.name, entry.timing,
+                       state.timing, _when(next_run_at))
         return next_run_at if changed else None
+
+    # -- serving ------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Pass after pass until SIGTERM/SIGINT: the first finishes the pass under way, a second
+        exits at once (a run claimed and not sent yet is sent by the next relayer)."""
+        entries = ", ".join(f"{entry.name} ({entry.timing})" for entry in self.entries)
+        logger.info("scheduling %s; sending due stored jobs to %s; a pass at least every %g s",
+                    entries or "no GEARMAN_SCHEDULE entry", ", ".join(self.client.servers), self.interval)
+        with StopSignals(logger) as stop:
+            while not stop.stopping:
+                stop.wait(self._serve_pass())
+        logger.info("scheduler stopped")
+
+    def _serve_pass(self) -> float:
+        """Claim, then send what is due; never raises for an unreachable database or server.
+        Returns the seconds to wait before the next pass."""
+        close_old_connections()  # a scheduler runs for months: CONN_MAX_AGE applies as between requests
+        try:
+            report = self.run_pass()
+        except DatabaseError as exc:
+            self._note("database", f"cannot claim schedule runs ({type(exc).__name__}: {exc}); retrying")
+            return self.interval
+        self._note(None, "claiming schedule runs again")
+        self.relayer.relay(drain=True)
+        try:
+            next_due = min(filter(None, [report.next_due, next_stored_due(self.using)]), default=None)
+        except DatabaseError:
+            return self.interval
+        if next_due is None:
+            return self.interval
+        return min(self.interval, max(0.0, (next_due - _now()).total_seconds()))
+
+    def _note(self, trouble: str | None, message: str) -> None:
+        """Log `message` if the state changes: `trouble` is what goes wrong now (None: nothing)."""
+        if trouble != self._trouble and (trouble or self._trouble):
+            logger.warning("scheduler: %s", message)
+        self._trouble = trouble
 
 
 def _now() -> datetime.datetime:

@@ -85,6 +85,19 @@ def test_a_changed_timing_is_rescheduled_without_a_run(scheduler, db_backend):
     assert stored_jobs(db_backend) == []
 
 
+def test_schedulers_that_disagree_about_a_timing_warn_once_each(scheduler, db_backend, caplog, settings):
+    settings.TIME_ZONE = "UTC"
+    minutely, hourly = scheduler(), scheduler(ScheduleEntry("minutely", "shop.worker.add", every=3600))
+    for second in range(0, 300, 30):  # a deploy half done: each reschedules what the other did
+        minutely.run_pass(later(second))
+        hourly.run_pass(later(second + 1))
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == ["schedule minutely: now every 3600 s (was every 60 s in the database); next run "
+                        "2026-12-01 11:00:00 UTC",
+                        "schedule minutely: now every 60 s (was every 3600 s in the database); next run "
+                        "2026-12-01 10:01:00 UTC"]
+
+
 def test_schedulers_racing_for_the_same_slots_claim_each_once(scheduler, db_backend):
     """Four schedulers, each in its own thread with its own connection, pass at the same
     moments: every slot is claimed by exactly one of them."""

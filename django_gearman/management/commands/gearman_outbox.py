@@ -27,12 +27,17 @@ class Command(BaseCommand):
         if not once:
             outbox.Relayer(default_client(), using=database, limit=batch).serve(interval)
             return
-        try:
-            report = outbox.relay_due(default_client().transport, using=database, limit=batch)
-            due, later = outbox.pending(database)
-        except DatabaseError as exc:
-            raise CommandError(f"cannot read the stored jobs: {type(exc).__name__}: {exc}") from None
-        self.stdout.write(f"sent {report.sent} stored job(s); {due + later} still stored ({later} due later)")
-        if report.failed:
-            raise CommandError(f"{report.failed} stored job(s) could not be sent ({'; '.join(report.errors)}): "
-                               f"job ids {outbox.describe_ids(report.failed_ids)}")
+        send_due(self, database, batch)
+
+
+def send_due(command: BaseCommand, database: str | None, batch: int = outbox.BATCH_SIZE) -> None:
+    """--once: send the stored jobs that are due, write what is left; a CommandError names those not sent."""
+    try:
+        report = outbox.relay_due(default_client().transport, using=database, limit=batch)
+        due, later = outbox.pending(database)
+    except DatabaseError as exc:
+        raise CommandError(f"cannot read the stored jobs: {type(exc).__name__}: {exc}") from None
+    command.stdout.write(f"sent {report.sent} stored job(s); {due + later} still stored ({later} due later)")
+    if report.failed:
+        raise CommandError(f"{report.failed} stored job(s) could not be sent ({'; '.join(report.errors)}): "
+                           f"job ids {outbox.describe_ids(report.failed_ids)}")
