@@ -8,6 +8,7 @@ given, so that whoever enqueued them can see where and with what they ran.
 
 import json
 import os
+import time
 
 from django_gearman.backends import task  # django.tasks.task, or django_tasks.task on Django 5.2
 
@@ -27,6 +28,12 @@ def note_context(context, path):
 @task
 async def note_async(path, text):
     _append(path, {"args": [text], "async": True})
+
+
+@task
+def note_time(path, label):
+    """Notes when it ran (time.time()): for tasks enqueued with run_after."""
+    _append(path, {"args": [label], "at": time.time()})
 
 
 @task

@@ -87,6 +87,8 @@ GEARMAN_FAILURE_TRACEBACKS = os.environ.get("GEARMAN_FAILURE_TRACEBACKS", "1") =
 GEARMAN_TLS = json.loads(os.environ["GEARMAN_TLS"]) if os.environ.get("GEARMAN_TLS") else None
 GEARMAN_STORE_RESULTS = os.environ.get("GEARMAN_STORE_RESULTS") == "1"
 GEARMAN_TASK_TIMEOUT = float(os.environ["GEARMAN_TASK_TIMEOUT"]) if os.environ.get("GEARMAN_TASK_TIMEOUT") else None
+# Periodic jobs for `manage.py gearman_scheduler`, as JSON (the scheduler's tests set it).
+GEARMAN_SCHEDULE = json.loads(os.environ.get("GEARMAN_SCHEDULE", "{}"))
 
 # Django's tasks framework (shop/tasks.py): run by `manage.py gearman_worker --django-tasks`.
 TASKS = {"default": {"BACKEND": "django_gearman.backends.GearmanBackend", "QUEUES": ["default", "reports"]}}

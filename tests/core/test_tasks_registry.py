@@ -119,6 +119,7 @@ def test_a_worker_module_may_import_tasks_from_another_without_serving_them(sett
         "gearman_probe.probe.record", "gearman_probe.probe.raise_probe_error",
         "gearman_probe.probe.nothing", "gearman_probe.probe.log_level", "gearman_probe.probe.send_data",
         "gearman_probe.probe.raise_unprintable", "gearman_probe.probe.append_job_id",
+        "gearman_probe.probe.note_start",
     }
 
 

@@ -48,7 +48,8 @@ def client_ids(server) -> list[str]:
 
 
 PROBE_TASKS = {f"gearman_probe.probe.{name}" for name in (
-    "record", "raise_probe_error", "nothing", "log_level", "send_data", "raise_unprintable", "append_job_id")}
+    "record", "raise_probe_error", "nothing", "log_level", "send_data", "raise_unprintable", "append_job_id",
+    "note_start")}
 
 
 @pytest.mark.parametrize(("options", "label", "expected"), [

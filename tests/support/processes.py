@@ -46,17 +46,18 @@ class WorkerProcess:
     """A `manage.py gearman_worker` subprocess (testproject's, or `manage_py`'s project), stopped by pid.
 
     `servers` are where this process sees it register; `command_prefix` runs it through
-    another command, such as `ip netns exec NAME` (which keeps the pid).
+    another command, such as `ip netns exec NAME` (which keeps the pid); `command` another
+    long-running command than gearman_worker (which registers with no server).
     """
 
     def __init__(self, args, env, servers, log_path: Path, manage_py: Path = MANAGE_PY,
-                 command_prefix: Sequence[str] = ()):
+                 command_prefix: Sequence[str] = (), command: str = "gearman_worker"):
         self.args = args
         self.servers = servers
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [*command_prefix, sys.executable, str(manage_py), "gearman_worker", *args],
+            [*command_prefix, sys.executable, str(manage_py), command, *args],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

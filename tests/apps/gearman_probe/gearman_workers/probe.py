@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from shop.gearman_workers.worker import add  # noqa: F401  (imported, so not served by this worker)
@@ -62,3 +63,11 @@ class Unprintable(Exception):
 def raise_unprintable():
     """An exception that cannot be turned into text: reporting it must not kill the worker."""
     raise Unprintable()
+
+
+@gearman_task
+def note_start(path, *, job):
+    """Appends the job's id and when it started (time.time()) to `path`, a line per run: which jobs ran, how
+    often, and when, for the scheduler's tests."""
+    with open(path, "a") as runs:
+        runs.write(f"{job.unique.decode()} {time.time()!r}\n")
