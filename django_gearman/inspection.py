@@ -8,8 +8,10 @@ so the two can never disagree.
 from __future__ import annotations
 
 import json
+import pprint
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from prettytable import PrettyTable
 
@@ -18,6 +20,9 @@ from .client import default_client
 from .discovery import discover
 from .exceptions import GearmanError, UnknownWorker
 from .protocol import AdminClient, FunctionStatus, JobHandle, JobStatus, ServerAddress, WorkerInfo
+
+if TYPE_CHECKING:
+    from .results import StoredResult
 
 HOST_COLUMNS = ("Gearman Server Host", "Gearman Server Version", "Ping Response Time")
 TASK_COLUMNS = ("Task Name", "Total Workers", "Running Jobs", "Queued Jobs")
@@ -189,6 +194,22 @@ class JobReport:
             "error": self.error,
             "finished": self.finished,
         }
+
+
+def describe_call(stored: StoredResult) -> str:
+    """The job as a call, `task(1, 'two', three=3)`; `task(<raw data>)` for raw data."""
+    if stored.arguments is None:
+        return f"{stored.task}(<raw data>)"
+    return f"{stored.task}({call_arguments(stored.arguments.get('args', ()), stored.arguments.get('kwargs', {}))})"
+
+
+def call_arguments(args, kwargs: dict) -> str:
+    """Arguments as a call writes them: `1, 'two', three=3`."""
+    return ", ".join([*map(repr, args), *(f"{name}={value!r}" for name, value in kwargs.items())])
+
+
+def describe_value(stored: StoredResult) -> str:
+    return pprint.pformat(stored.value)
 
 
 def inspect_job(job: str) -> JobReport:

@@ -91,7 +91,8 @@ class JobResult(models.Model):
     traceback = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="runs started, retries included")
     worker_id = models.CharField(max_length=255, blank=True, help_text="the worker of the latest attempt")
-    handle = models.CharField(max_length=255, blank=True, help_text="gearmand's job handle, str(JobHandle)")
+    handle = models.CharField(max_length=255, blank=True, db_index=True,
+                              help_text="gearmand's job handle, str(JobHandle)")
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="when the first attempt started")
     last_attempted_at = models.DateTimeField(null=True, blank=True)
@@ -103,6 +104,7 @@ class JobResult(models.Model):
     class Meta:
         ordering = ["-enqueued_at"]
         verbose_name = "job result"
+        permissions = [("requeue_jobresult", "Can requeue failed jobs")]  # the admin's Requeue action
 
     def __str__(self) -> str:
         return f"{self.task} ({self.job_id}): {self.status}"

@@ -7,8 +7,8 @@ worker or in eager mode. Every write is its own statement on the database that
 routing picks for `JobResult`, and a write that fails is logged and forgotten:
 the store never changes a job's outcome, and the reply still goes to gearmand.
 
-Only code that stores imports this module (it imports the models): a job
-whose task does not store results costs no query and no import.
+Only code that stores or reads results imports this module (it imports the
+models): a job whose task does not store results costs no query and no import.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def get(job_id: str) -> StoredResult:
             f"no stored result for job {job_id!r}: its task does not store results (GEARMAN_STORE_RESULTS, "
             "@gearman_task(store_result=True)), it was never sent, or it was pruned"
         ) from None
-    return _stored(row)
+    return from_row(row)
 
 
 def wait(job_id: str, timeout: float | None) -> StoredResult:
@@ -223,7 +223,8 @@ def prune(ttl: float) -> int:
     return deleted
 
 
-def _stored(row: JobResult) -> StoredResult:
+def from_row(row: JobResult) -> StoredResult:
+    """A `JobResult` row as `get()` reads it: arguments and return value decoded."""
     error = StoredError(row.error_type or None, row.error_message, row.traceback) if (
         row.error_type or row.error_message) else None
     return StoredResult(

@@ -7,9 +7,10 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from support.commands import HOLD, PREFIX, run
 from support.gearmand import wait_status
+from support.users import staff_user
 
 from django_gearman import GearmanClient
 
@@ -29,12 +30,6 @@ def embedded_data(response) -> dict:
 
 def without_pings(document: dict) -> dict:
     return {"servers": [{**server, "ping_seconds": None} for server in document["servers"]]}
-
-
-def staff_user(username: str, *permissions: str) -> User:
-    user = User.objects.create_user(username, password="secret", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
-    return user
 
 
 @pytest.fixture

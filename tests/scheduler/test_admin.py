@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from shop.gearman_workers.worker import add
+from support.users import staff_user
 
 from django_gearman import GearmanClient
 from django_gearman.models import ScheduleState, StoredJob
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def viewer(client):
-    user = User.objects.create_user("viewer", password="secret", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=["view_schedulestate", "view_storedjob"]))
-    client.force_login(user)
+    client.force_login(staff_user("viewer", "view_schedulestate", "view_storedjob"))
     return client
 
 
