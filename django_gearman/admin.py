@@ -125,7 +125,12 @@ class JobLookupAdmin(PageAdmin):
 
     def data(self, request) -> dict:
         job = request.GET.get("job", "").strip()
-        return inspect_job(job).as_dict() if job else {}
+        if not job:
+            return {}
+        report = inspect_job(job).as_dict()
+        if report["stored"] and request.user.has_perm("django_gearman.view_jobresult"):
+            report["stored"]["admin_url"] = result_url(report["stored"]["job_id"])
+        return report
 
     def page_context(self, request) -> dict:
         return {"job": request.GET.get("job", "").strip()}

@@ -1,8 +1,8 @@
-"""What the configured gearmand servers and the installed apps offer.
+"""What the configured gearmand servers and the installed apps offer, and what became of a job.
 
-Behind `manage.py gearman_server_info` and `gearman_tasks`. Each server is
-read once into a `ServerReport`; tables and JSON are both rendered from it,
-so the two can never disagree.
+Behind `manage.py gearman_server_info` and `gearman_tasks`, and the admin's
+pages. Each server is read once into a `ServerReport`; tables and JSON are
+both rendered from it, so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from django.db import DatabaseError
 from prettytable import PrettyTable
 
 from . import conf
 from .client import default_client
 from .discovery import discover
-from .exceptions import GearmanError, UnknownWorker
+from .exceptions import GearmanError, ResultNotFound, UnknownWorker
 from .protocol import AdminClient, FunctionStatus, JobHandle, JobStatus, ServerAddress, WorkerInfo
 
 if TYPE_CHECKING:
@@ -170,20 +171,27 @@ def _table(columns, rows) -> str:
 
 @dataclass(frozen=True)
 class JobReport:
-    """What gearmand says about one job (`status`, asked by its handle), or why it could not say (`error`)."""
+    """One job: what the result store keeps of it (`stored`) and gearmand's live status of it
+    (`status`, asked by its handle), or why they could not say (`error`)."""
 
-    job: str  # as asked for: a handle string, or a job id
+    job: str  # as asked for: a job id, or a handle string
     handle: str | None = None  # str(JobHandle), once known
     status: JobStatus | None = None
+    stored: StoredResult | None = None
     error: str | None = None
 
     @property
     def finished(self) -> bool:
-        """Nothing more will change: gearmand no longer knows the job, or it cannot be asked."""
-        return self.status is None or not self.status.known
+        """Nothing more will change: the stored result is final, or gearmand does not have the job
+        (or cannot say) and it is not waiting for a worker to take it."""
+        if self.stored is not None and self.stored.finished:
+            return True
+        if self.status is not None and self.status.known:
+            return False
+        return self.stored is None or bool(self.stored.handle)
 
     def as_dict(self) -> dict:
-        status = self.status
+        status, stored = self.status, self.stored
         return {
             "job": self.job,
             "handle": self.handle,
@@ -191,9 +199,26 @@ class JobReport:
                 "known": status.known, "running": status.running,
                 "numerator": status.numerator, "denominator": status.denominator,
             },
+            "stored": None if stored is None else stored_dict(stored),
             "error": self.error,
             "finished": self.finished,
         }
+
+
+def stored_dict(stored: StoredResult) -> dict:
+    """A stored result as JSON carries it: the call and the value as text, times in ISO 8601."""
+    def when(moment):
+        return None if moment is None else moment.isoformat()
+
+    return {
+        "job_id": stored.job_id, "task": stored.task, "status": stored.status, "attempts": stored.attempts,
+        "call": describe_call(stored), "value": describe_value(stored) if stored.succeeded else None,
+        "error": None if stored.error is None else {
+            "type": stored.error.type, "message": stored.error.message, "traceback": stored.error.traceback},
+        "worker_id": stored.worker_id, "requeued_from": stored.requeued_from,
+        "enqueued_at": when(stored.enqueued_at), "started_at": when(stored.started_at),
+        "finished_at": when(stored.finished_at),
+    }
 
 
 def describe_call(stored: StoredResult) -> str:
@@ -213,16 +238,56 @@ def describe_value(stored: StoredResult) -> str:
 
 
 def inspect_job(job: str) -> JobReport:
-    """A job by its handle string (`str(JobHandle)`): gearmand's live status of it."""
+    """A job by its job id or its handle string (`str(JobHandle)`): its stored result (`results.get`,
+    `results.for_handle`), and gearmand's live status of it while that result is not final."""
     try:
-        handle = JobHandle.from_string(job)
-    except ValueError as exc:
-        return JobReport(job, error=str(exc))
+        stored = _stored(job)
+        if stored is not None:
+            return _by_id(job, stored)
+        try:
+            handle = JobHandle.from_string(job)
+        except ValueError:
+            return JobReport(job, error=f"no job has the id {job!r} in the result store, and it is not a job "
+                                        "handle (such as H:host:42@127.0.0.1:4730)")
+        return _by_handle(job, handle)
+    except DatabaseError as exc:  # the store may live in a database of its own (routing)
+        return JobReport(job, error=f"the result store could not be read ({type(exc).__name__}: {exc})")
+
+
+def _by_id(job: str, stored: StoredResult) -> JobReport:
+    if stored.finished or not stored.handle:  # final, or no worker has taken it yet
+        return JobReport(job, stored.handle or None, stored=stored)
+    report = _live(job, stored.handle)
+    if report.status is not None and not report.status.known:
+        stored = _stored(job) or stored  # gone from gearmand: its worker wrote the outcome first
+    return replace(report, stored=stored)
+
+
+def _by_handle(job: str, handle: JobHandle) -> JobReport:
+    report = _live(job, handle)
+    stored = _stored(str(handle), by_handle=True)  # read after gearmand: a job it let go of is final here
+    if stored is None or not stored.finished:
+        return replace(report, stored=stored)
+    if report.status is not None and report.status.known:
+        return report  # that row is an earlier job's: a restarted gearmand hands its handles out again
+    return JobReport(job, str(handle), stored=stored)  # final: as by its id
+
+
+def _live(job: str, handle: JobHandle | str) -> JobReport:
     try:
         status = default_client().get_job_status(handle, poll_timeout=DEFAULT_TIMEOUT)
     except (GearmanError, ValueError) as exc:  # ValueError: a server this project does not submit to
         return JobReport(job, str(handle), error=str(exc))
     return JobReport(job, str(handle), status)
+
+
+def _stored(key: str, *, by_handle: bool = False) -> StoredResult | None:
+    from . import results  # the store: imported once a job is looked up, not by every project with the admin
+
+    try:
+        return results.for_handle(key) if by_handle else results.get(key)
+    except ResultNotFound:
+        return None
 
 
 # -- tasks defined in code ---------------------------------------------------

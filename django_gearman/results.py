@@ -185,6 +185,16 @@ def get(job_id: str) -> StoredResult:
     return from_row(row)
 
 
+def for_handle(handle: str) -> StoredResult:
+    """The stored result of the latest job a worker took under gearmand's `handle` (`str(JobHandle)`;
+    a restarted gearmand hands its handles out again); ResultNotFound if there is none."""
+    rows = JobResult.objects.using(router.db_for_read(JobResult)).filter(handle=handle)
+    row = rows.order_by(F("last_attempted_at").desc(nulls_last=True)).first()
+    if row is None:
+        raise ResultNotFound(f"no stored result for a job with the handle {handle!r}")
+    return from_row(row)
+
+
 def wait(job_id: str, timeout: float | None) -> StoredResult:
     """Poll the store until the job has finished. A job without a row is ResultNotFound at once:
     its submitter writes the row before sending, so none will come."""

@@ -171,6 +171,9 @@ def test_a_job_looked_up_by_handle_shows_its_live_status(browser, site, start_wo
                                   "return [bar.value, bar.max]") == [3, 10]
     screenshot(browser, "job-running")
     release(flag)
-    wait(browser, expected_conditions.text_to_be_present_in_element(live, "does not know this job"), "the job done")
+    # Then its stored result (the site stores every job's), found by the handle its worker took it under.
+    wait(browser, lambda _: texts(browser, ".gearman-status") == ["succeeded"], "the job's stored result")
+    assert texts(browser, ".gearman-live") == []
+    assert "'done'" in text(browser, ".gearman-stored")
     assert "nothing more will change" in text(browser, ".gearman-refreshed")
     assert browser.execute_script("return document.body.dataset.sameDocument") == "yes"

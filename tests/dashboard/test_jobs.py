@@ -1,17 +1,23 @@
 """The result store's jobs in the admin (Django's test client): the list, its filters and search,
-a job's page, delete, and requeue, which sends the job to a real gearmand as gearman_requeue does."""
+a job's page, delete, requeue, which sends the job to a real gearmand as gearman_requeue does, and
+the job lookup showing a stored result, by job id and by handle, of jobs real workers ran."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.utils import timezone
 from support.gearmand import total_jobs
 from support.users import staff_user
+from support.waiting import wait_for
+from support.workers import release
 
 from django_gearman import GearmanClient, GearmanJobFailed
 from django_gearman.models import JobResult
 
 JOBS = "/admin/django_gearman/jobresult/"
+JOB_JSON = "/admin/django_gearman/joblookup/status.json"
 
 
 def staff(client, *permissions: str) -> User:
@@ -82,6 +88,10 @@ def test_requeue_sends_a_failed_job_again_with_a_new_id(stored_jobs, client, gea
     assert response.url == f"/admin/django_gearman/joblookup/?job={again.job_id}"
     assert (again.status, again.task, again.attempts) == ("queued", "shop.worker.fail", 0)
     assert total_jobs(gearman_settings, "shop.worker.fail") == 1  # in gearmand, for a worker to run
+    report = client.get(JOB_JSON, {"job": again.job_id}).json()
+    assert (report["stored"]["status"], report["stored"]["requeued_from"]) == ("queued", "refused")
+    # No worker has taken it: no handle to ask gearmand by yet, and the page goes on asking.
+    assert (report["handle"], report["status"], report["finished"]) == (None, None, False)
     assert f'<a href="/admin/django_gearman/jobresult/{again.job_id}/change/">{again.job_id}</a>' in client.get(
         f"{JOBS}refused/change/").content.decode()  # "requeued as"
 
@@ -143,3 +153,84 @@ def test_delete_needs_its_permission(stored_jobs, client):
     user.user_permissions.add(Permission.objects.get(codename="delete_jobresult"))
     client.post(JOBS, {"action": "delete_selected", "_selected_action": ["added"], "post": "yes"})
     assert not JobResult.objects.filter(pk="added").exists()
+
+
+# -- the job lookup ------------------------------------------------------------------------
+
+
+def test_job_lookup_by_id_shows_the_stored_result(stored_jobs, client):
+    staff(client, "view_joblookup", "view_jobresult")
+
+    report = client.get(JOB_JSON, {"job": "added"}).json()
+    failed = client.get(JOB_JSON, {"job": "refused"}).json()["stored"]
+
+    assert report["finished"] is True
+    assert report["status"] is None  # final in the store: gearmand is not asked
+    stored = report["stored"]
+    assert (stored["status"], stored["value"], stored["call"]) == ("succeeded", "5", "shop.worker.add(2, 3)")
+    assert stored["admin_url"] == "/admin/django_gearman/jobresult/added/change/"
+    assert (failed["status"], failed["value"], failed["error"]["type"]) == ("failed", None, "ValueError")
+    unknown = client.get(JOB_JSON, {"job": "no-such-job"}).json()
+    assert "no job has the id 'no-such-job' in the result store, and it is not a job handle" in unknown["error"]
+    assert unknown["finished"] is True
+
+
+def test_job_lookup_links_to_the_job_s_page_only_for_who_may_view_it(stored_jobs, client):
+    staff(client, "view_joblookup")
+    assert "admin_url" not in client.get(JOB_JSON, {"job": "added"}).json()["stored"]
+
+
+def test_a_job_run_by_a_worker_is_looked_up_live_then_by_its_stored_result(
+        db_backend, settings, gearman_settings, start_worker, client, tmp_path):
+    settings.GEARMAN_STORE_RESULTS = True
+    start_worker("-a", "shop", "-n", "worker", servers=[gearman_settings],
+                 env={**db_backend.env, "GEARMAN_STORE_RESULTS": "1"})
+    staff(client, "view_joblookup")
+    flag = tmp_path / "flag"
+    handle = GearmanClient().submit_job("shop.worker.report_and_wait", args=[3, 10, str(flag)], background=True)
+
+    def reported(job):
+        report = client.get(JOB_JSON, {"job": job}).json()
+        return report if report["status"] and report["status"]["running"] and report["status"]["numerator"] else None
+
+    running = wait_for(lambda: reported(handle.job_id), timeout=30, message="the job running, by its id")
+    assert running["handle"] == str(handle)
+    assert running["status"] == {"known": True, "running": True, "numerator": 3, "denominator": 10}
+    assert (running["stored"]["status"], running["stored"]["attempts"], running["finished"]) == ("running", 1, False)
+    by_handle = reported(str(handle))
+    assert (by_handle["stored"]["job_id"], by_handle["stored"]["status"]) == (handle.job_id, "running")
+
+    release(flag)
+    wait_for(lambda: client.get(JOB_JSON, {"job": handle.job_id}).json()["finished"], timeout=30,
+             message="the job done")
+
+    for job in (handle.job_id, str(handle)):
+        report = client.get(JOB_JSON, {"job": job}).json()
+        assert (report["finished"], report["error"]) == (True, None), job
+        assert (report["stored"]["job_id"], report["stored"]["status"], report["stored"]["value"]) == (
+            handle.job_id, "succeeded", "'done'"), job
+
+
+def test_a_handle_gearmand_gave_out_again_is_not_an_earlier_job_s(db, gearman_settings, client):
+    staff(client, "view_joblookup")
+    handle = GearmanClient().submit_job("nobody.serves.this", data=b"x", background=True)
+    now = timezone.now()
+    JobResult.objects.create(job_id="before-a-restart", task="shop.worker.add", function="shop.worker.add",
+                             status="succeeded", return_value=5, attempts=1, handle=str(handle),
+                             last_attempted_at=now, finished_at=now)
+
+    report = client.get(JOB_JSON, {"job": str(handle)}).json()
+
+    assert report["status"]["known"] is True and report["stored"] is None
+    assert report["finished"] is False
+
+
+def test_job_lookup_says_when_the_result_store_cannot_be_read(db, gearman_settings, client):
+    staff(client, "view_joblookup")
+    with connection.cursor() as cursor:  # as if not migrated yet; the test's transaction puts it back
+        cursor.execute("ALTER TABLE django_gearman_jobresult RENAME TO django_gearman_jobresult_away")
+
+    report = client.get(JOB_JSON, {"job": "some-job"}).json()
+
+    assert report["error"].startswith("the result store could not be read (OperationalError: no such table")
+    assert report["finished"] is True

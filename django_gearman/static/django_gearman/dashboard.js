@@ -74,7 +74,29 @@
             el("h2", {}, "Job ", report.job),
             report.handle && report.handle !== report.job ? el("p", {}, "Handle ", el("code", {}, report.handle)) : null,
             report.error ? el("p", {class: "gearman-error"}, report.error) : null,
-            report.status ? drawStatus(report.status) : null);
+            report.status ? drawStatus(report.status) : null,
+            report.stored ? drawStored(report.stored) : null);
+    }
+
+    function drawStored(stored) {
+        const when = moment => moment ? new Date(moment).toLocaleString() : "-";
+        const rows = [
+            ["Status", el("span", {class: `gearman-status gearman-status-${stored.status}`}, stored.status)],
+            ["Call", el("code", {}, stored.call)],
+            stored.value !== null ? ["Return value", el("pre", {}, stored.value)] : null,
+            stored.error ? ["Error", `${stored.error.type || "error"}: ${stored.error.message}`] : null,
+            stored.error && stored.error.traceback ? ["Traceback", el("pre", {}, stored.error.traceback)] : null,
+            ["Attempts", stored.attempts],
+            ["Worker", stored.worker_id || "-"],
+            stored.requeued_from ? ["Requeued from", stored.requeued_from] : null,
+            ["Enqueued", when(stored.enqueued_at)], ["Started", when(stored.started_at)],
+            ["Finished", when(stored.finished_at)],
+        ].filter(Boolean);
+        return el("div", {class: "gearman-stored"},
+            el("h3", {}, "Stored result"),
+            el("table", {}, el("tbody", {}, rows.map(([heading, value]) =>
+                el("tr", {}, el("th", {scope: "row"}, heading), el("td", {}, value))))),
+            stored.admin_url ? el("p", {}, el("a", {href: stored.admin_url}, "All of it in Job results")) : null);
     }
 
     function drawStatus(status) {
