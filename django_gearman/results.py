@@ -16,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DurationField, F, Func, Q, Sum, Value
+from django.db.models.expressions import TemporalSubtraction
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from .exceptions import GearmanTimeout, ResultNotFound
@@ -219,6 +220,59 @@ def failed(task: str | None = None) -> list[str]:
     if task is not None:
         rows = rows.filter(task=task)
     return list(rows.order_by("finished_at").values_list("job_id", flat=True))
+
+
+@dataclass(frozen=True)
+class TaskTotals:
+    """What the store holds of one task's jobs, as the metrics count them."""
+
+    task: str
+    succeeded: int
+    failed: int  # finally, after any retries
+    retried: int  # attempts after each job's first: retries, and runs again after a worker was lost
+    timed: int  # finished jobs whose last attempt has both times: those the durations describe
+    seconds: float  # the run time of those jobs' last attempts, summed
+    within: tuple[int, ...]  # how many of those ran at most each of the bounds asked for
+
+
+class _Elapsed(Func):
+    """`end - start`, two datetimes, as a duration. On SQLite it is worked out in SQL from julianday()
+    (to about 0.1 ms): Django's own subtraction there calls a Python function for each row and each
+    use, which made `task_totals` over 100,000 rows take 5 s instead of 0.5 s."""
+
+    arity = 2
+    output_field = DurationField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(TemporalSubtraction(*self.get_source_expressions()))
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="CAST(ROUND((julianday(%(expressions)s)) * 86400e6) "
+                              "AS INTEGER)", arg_joiner=") - julianday(", **extra_context)  # microseconds
+
+
+def task_totals(bounds: Sequence[float]) -> list[TaskTotals]:
+    """Per task, in one query: its jobs that succeeded, that failed, their retries, and how long the
+    attempt that finished each ran (`last_attempted_at` to `finished_at`, both from its worker's clock),
+    counted against each of `bounds` (seconds)."""
+    timed = Q(status__in=FINISHED, last_attempted_at__isnull=False, finished_at__isnull=False)
+    rows = (
+        JobResult.objects.using(router.db_for_read(JobResult))
+        .alias(duration=_Elapsed("finished_at", "last_attempted_at"))
+        .values("task").order_by("task")
+        .annotate(
+            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            retried=Coalesce(Sum(Greatest(F("attempts") - 1, Value(0))), 0),
+            timed=Count("pk", filter=timed),
+            seconds=Sum("duration", filter=timed),
+            **{f"within_{index}": Count("pk", filter=timed & Q(duration__lte=timedelta(seconds=bound)))
+               for index, bound in enumerate(bounds)},
+        )
+    )
+    return [TaskTotals(row["task"], row["succeeded"], row["failed"], row["retried"], row["timed"],
+                       row["seconds"].total_seconds() if row["seconds"] is not None else 0.0,
+                       tuple(row[f"within_{index}"] for index in range(len(bounds)))) for row in rows]
 
 
 def prune(ttl: float) -> int:
