@@ -4,10 +4,12 @@ screenshot (support.browser.SCREENSHOT_DIR)."""
 
 from __future__ import annotations
 
+import json
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
-from support.browser import CUSTOMER, STAFF, screenshot
+from support.browser import CUSTOMER, STAFF, manage_py, screenshot
 from support.gearmand import wait_status
 from support.workers import release
 
@@ -177,3 +179,33 @@ def test_a_job_looked_up_by_handle_shows_its_live_status(browser, site, start_wo
     assert "'done'" in text(browser, ".gearman-stored")
     assert "nothing more will change" in text(browser, ".gearman-refreshed")
     assert browser.execute_script("return document.body.dataset.sameDocument") == "yes"
+
+
+def test_a_failed_job_is_requeued_from_its_page_and_succeeds(browser, site, start_worker, tmp_path):
+    start_worker("-a", "shop", "-n", "worker", servers=[site.gearmand], env=site.extra_env)
+    runs = tmp_path / "runs"
+    manage_py("gearman_submit", "shop.worker.fail_the_first_time", json.dumps([str(runs)]), "--background",
+              env=site.env)
+    log_in(browser, site, STAFF, "/admin/django_gearman/jobresult/?status__exact=failed")
+
+    def failed_job_listed(_):  # the list is not live: read it again until the worker has recorded the failure
+        browser.refresh()
+        return texts(browser, "#result_list tbody th a")
+
+    [job_id] = wait(browser, failed_job_listed, "the failed job in the list")
+    screenshot(browser, "jobs")
+    browser.find_element(By.LINK_TEXT, job_id).click()
+    wait(browser, lambda _: "the first run fails" in text(browser, "#content-main"), "the failed job's page")
+    page = text(browser, "#content-main")
+    assert "RuntimeError" in page and "Traceback (most recent call last)" in page
+    assert f"shop.worker.fail_the_first_time('{runs}')" in page
+    screenshot(browser, "job-failed")
+
+    browser.find_element(By.CSS_SELECTOR, "form.gearman-requeue button").click()
+
+    wait(browser, lambda _: texts(browser, ".gearman-status") == ["succeeded"], "the requeued job to succeed")
+    assert text(browser, ".messagelist").startswith(f"Job {job_id} sent again as ")
+    stored = text(browser, ".gearman-stored")
+    assert "'second try'" in stored and f"Requeued from\t{job_id}" in stored
+    assert runs.read_text() == "xx"
+    screenshot(browser, "job-requeued")

@@ -43,7 +43,7 @@ ROOT = MANAGE_PY.parent.parent
 STAFF = ("operator", "operator-password")
 CUSTOMER = ("customer", "customer-password")
 #: The permissions of STAFF: the Gearman pages and nothing else.
-STAFF_PERMISSIONS = ("view_server", "view_joblookup")
+STAFF_PERMISSIONS = ("view_server", "view_joblookup", "view_jobresult", "delete_jobresult", "requeue_jobresult")
 
 MAKE_USERS = f"""
 from django.contrib.auth.models import Permission, User
