@@ -40,7 +40,14 @@ class JSONSerializer:
 
     def loads(self, data: bytes) -> Any:
         try:
-            return json.loads(data, object_hook=_untag)
+            if not isinstance(data, (bytes, bytearray)):
+                return json.loads(data, object_hook=_untag)
+            # What json.loads does with bytes, minus a decoder made per call; and a payload that
+            # cannot hold a tag (neither the tag's text nor a \u escape that could spell it) is
+            # decoded without calling _untag for every object in it.
+            text = data.decode(json.detect_encoding(data), "surrogatepass")
+            decoder = _TAGGED_DECODER if TAG in text or "\\u" in text else _PLAIN_DECODER
+            return decoder.decode(text)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise PayloadError(f"payload is not valid JSON: {exc}") from None
         except RecursionError:
@@ -64,7 +71,22 @@ class PickleSerializer:
             raise PayloadError(f"payload is not a valid pickle: {exc}") from None
 
 
+#: Types `_tag` returns as they are, checked by exact type first (subclasses take the long way).
+_PLAIN_TYPES = frozenset((str, int, bool, type(None)))
+
+
 def _tag(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN_TYPES or (kind is float and math.isfinite(value)):
+        return value
+    if kind is list:
+        return [item if type(item) in _PLAIN_TYPES else _tag(item) for item in value]
+    if kind is dict and TAG not in value and all(type(key) is str for key in value):
+        return {key: item if type(item) in _PLAIN_TYPES else _tag(item) for key, item in value.items()}
+    return _tag_other(value)
+
+
+def _tag_other(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"cannot send the float {value!r} with the JSON serializer: JSON has no NaN or infinity")
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -374,8 +396,14 @@ def _exception_name(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
 
 
+# Made once: json.dumps and json.loads make a new encoder or decoder for every call with options.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_TAGGED_DECODER = json.JSONDecoder(object_hook=_untag)
+_PLAIN_DECODER = json.JSONDecoder()
+
+
 def _compact_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _preview(value: Any, limit: int = 80) -> str:

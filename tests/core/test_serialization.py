@@ -86,6 +86,33 @@ def test_a_request_from_another_language_needs_only_plain_json():
     assert PayloadCodec().decode_request(ADD, JOB, b'{"kwargs":{"to":"a@b.c"}}') == ([], {"to": "a@b.c"})
 
 
+@pytest.mark.parametrize(("payload", "value"), [
+    # The tag spelled with \u escapes is still a tag, and one inside a string is only text.
+    (b'{"\\u005f_gearman__":"tuple","items":[1,"\\u0032"]}', (1, "2")),
+    (b'{"__gearman_\\u005f":"date","value":"2000-01-02"}', datetime.date(2000, 1, 2)),
+    (b'{"text":"__gearman__","n":[1.5,{"\\u00e9":null}]}', {"text": "__gearman__", "n": [1.5, {"\u00e9": None}]}),
+    (b'\xef\xbb\xbf{"a":[1]}', {"a": [1]}),  # a UTF-8 byte order mark, which json.loads skips in bytes
+    ('{"a":"\u00e9"}'.encode("utf-16"), {"a": "\u00e9"}),  # and UTF-16, which it detects
+    (bytearray(b'{"__gearman__":"bytes","value":"eA=="}'), b"x"),
+])
+def test_replies_decode_as_json_loads_with_the_tags_would(payload, value):
+    assert same_types(value, PayloadCodec().decode_result(ADD, JOB, payload))
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+def test_subclasses_of_plain_types_travel_as_json_sends_them():
+    codec = PayloadCodec()
+    value = {"text": Text("t"), "n": [Number(7), True, 1.5], "keys": {Text("k"): Number(1)}}
+    assert codec.encode_result(ADD, JOB, value) == b'{"text":"t","n":[7,true,1.5],"keys":{"k":1}}'
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ({1, 2}, r"cannot send a builtins\.set .* set GEARMAN_SERIALIZER"),
     (fractions.Fraction(1, 3), r"cannot send a fractions\.Fraction"),
