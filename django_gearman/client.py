@@ -6,13 +6,13 @@ import datetime
 import hashlib
 import numbers
 import threading
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import conf
 from .exceptions import GearmanError, GearmanJobFailed, PayloadError, UnverifiedFailureReport
 from .protocol import JobHandle, JobRequest, JobStatus, ServerAddress, to_bytes
+from .protocol.client import new_job_id
 from .registry import TaskLike, get_task, stores_result
 from .serializers import REQUEST, PayloadCodec
 from .transports import GearmandTransport, InProcessTransport, Outcome
@@ -124,10 +124,11 @@ class GearmanClient:
         due = due_time(run_at, countdown)
         if due is not None and not background:
             raise TypeError("run_at= and countdown= delay a background job: add background=True")
-        request = self._request(task, data, args, kwargs, task_kwargs, unique, priority, background)
-        if due is not None and not self.transport.in_process:
+        setup = self._setup()
+        request = self._request(setup, task, data, args, kwargs, task_kwargs, unique, priority, background)
+        if due is not None and not setup.transport.in_process:
             return self._store_delayed(request, due)
-        [result] = self._run([request], [max_retries], [data is not None], wait_until_complete, poll_timeout)
+        [result] = self._run(setup, [request], [max_retries], [data is not None], wait_until_complete, poll_timeout)
         return self._outcome(result)
 
     @staticmethod
@@ -157,27 +158,28 @@ class GearmanClient:
         Nothing is raised for an unreachable server: the failure is logged,
         once, with the job id. With GEARMAN_ALWAYS_EAGER it runs at the commit.
         """
-        request, queued = job = self._request(task, data, args, kwargs, task_kwargs, unique, priority, True)
+        setup = self._setup()
+        request, queued = job = self._request(setup, task, data, args, kwargs, task_kwargs, unique, priority, True)
         from django.db import transaction
 
         from . import outbox  # its model needs the app registry, which importing this module must not
 
-        if self.transport.in_process:  # nothing to keep: the job runs at the commit, and raises as submit_job does
+        if setup.transport.in_process:  # nothing to keep: the job runs at the commit, and raises as submit_job does
             raw = data is not None
-            transaction.on_commit(lambda: self._outcome(self._run([job], [0], [raw], False, None)[0]),
+            transaction.on_commit(lambda: self._outcome(self._run(self._setup(), [job], [0], [raw], False, None)[0]),
                                   using=outbox.database())
             return request.unique.decode()
         if queued is not None:  # its result row, in the same transaction: queued until a worker takes it
             from . import results
 
             results.record_queued([queued])
-        return outbox.submit_on_commit(self.transport, request)
+        return outbox.submit_on_commit(setup.transport, request)
 
     def background_job(self, task: str | TaskLike, *, args: Iterable = (), kwargs: Mapping | None = None,
                        unique: str | None = None, priority: str | None = None) -> tuple[JobRequest, Queued | None]:
         """The background job `submit_job(task, args=..., background=True)` would send, to be stored
         and sent later: its request, and its result-store row if its task stores results."""
-        return self._request(task, None, args, kwargs, {}, unique, priority, True)
+        return self._request(self._setup(), task, None, args, kwargs, {}, unique, priority, True)
 
     def _store_delayed(self, job: tuple[JobRequest, Queued | None], run_at: datetime.datetime) -> DelayedJob:
         """Store a background job until `run_at`, with its result row (queued) if its task stores results."""
@@ -221,26 +223,27 @@ class GearmanClient:
         _check_retries(max_retries)
         entries = _batch_entries(jobs, argument_lists)
         raws = [entry.get("data") is not None for entry in entries]
+        setup = self._setup()
         requests = [
-            self._request(entry["task"], entry.get("data"), entry.get("args"), entry.get("kwargs"), {},
+            self._request(setup, entry["task"], entry.get("data"), entry.get("args"), entry.get("kwargs"), {},
                           entry.get("unique"), entry.get("priority", priority), entry.get("background", background))
             for entry in entries
         ]
         retries = [entry.get("max_retries", max_retries) for entry in entries]
-        results = self._run(requests, retries, raws, wait_until_complete, poll_timeout)
+        results = self._run(setup, requests, retries, raws, wait_until_complete, poll_timeout)
         failures = [result for result in results if isinstance(result, GearmanError)]
         if failures and not return_exceptions:
             failures[0].results = results
             raise failures[0]
         return results
 
-    def _run(self, requests: list[tuple[JobRequest, Queued | None]], retries: list[int], raws: list[bool],
+    @staticmethod
+    def _run(setup: _Setup, requests: list[tuple[JobRequest, Queued | None]], retries: list[int], raws: list[bool],
              wait: bool, poll_timeout: float | None) -> list[Any]:
         """Each job's value (its handle if nobody waits for it), or the GearmanError it ended with, in order.
 
         Jobs whose results are stored get their row before they are sent, and lose it if
         no server took them."""
-        setup = self._setup()
         timeout = poll_timeout if poll_timeout is not None else setup.settings.default_timeout
         stored = [queued for _, queued in requests if queued is not None]
         if stored:
@@ -283,15 +286,14 @@ class GearmanClient:
     # -- helpers ------------------------------------------------------------
 
     def function_name(self, task: str | TaskLike) -> str:
-        name = _task_name(task)
-        if not name:
-            raise TypeError(f"task must be a task name or a Task, not {task!r}")
-        return self.settings.task_prefix + name
+        return self.settings.task_prefix + _checked_task_name(task)
 
-    def _request(self, task, data, args, kwargs, task_kwargs, unique, priority,
+    @staticmethod
+    def _request(setup: _Setup, task, data, args, kwargs, task_kwargs, unique, priority,
                  background) -> tuple[JobRequest, Queued | None]:
         """The job to send, and its result-store row if its task stores results."""
-        function = self.function_name(task)
+        name = _checked_task_name(task)
+        function = setup.settings.task_prefix + name
         if data is not None:
             if args is not None or kwargs is not None or task_kwargs:
                 raise TypeError("data= sends raw bytes; it cannot be combined with args, kwargs or task keywords")
@@ -299,22 +301,23 @@ class GearmanClient:
                 raise TypeError(f"data= must be bytes or str, not {type(data).__name__}")
             body = to_bytes(data)
         else:
-            if isinstance(args, (str, bytes, Mapping)) or (args is not None and not isinstance(args, Iterable)):
+            # Exact types first: the ABC checks cost more than the rest of a small request.
+            if type(args) not in _ARGUMENT_LISTS and (
+                    isinstance(args, (str, bytes, Mapping)) or (args is not None and not isinstance(args, Iterable))):
                 raise TypeError(f"args= must be a list or tuple of positional arguments, not {type(args).__name__}")
-            if kwargs is not None and not isinstance(kwargs, Mapping):
+            if kwargs is not None and type(kwargs) is not dict and not isinstance(kwargs, Mapping):
                 raise TypeError(f"kwargs= must be a dict, not {type(kwargs).__name__}")
-            body = self.payload_codec.request_body(args or (), {**task_kwargs, **(kwargs or {})})
+            body = setup.payload_codec.request_body(args or (), {**task_kwargs, **kwargs} if kwargs else task_kwargs)
         # The job id is known before the request is signed: signatures cover it.
         if unique is True:  # the arguments are the id: identical submissions in flight run once
             job_id = hashlib.blake2b(body, digest_size=20).hexdigest().encode()
         elif not unique:
-            job_id = uuid.uuid4().hex.encode()
+            job_id = new_job_id()
         else:
             job_id = to_bytes(unique, "unique id")
-        payload = body if data is not None else self.payload_codec.seal(REQUEST, function, job_id, body)
-        request = JobRequest(to_bytes(function, "task name"), payload, job_id, priority, bool(background))
-        name = function.removeprefix(self.settings.task_prefix)
-        if not stores_result(get_task(name) if isinstance(task, str) else task, self.settings.store_results):
+        payload = body if data is not None else setup.payload_codec.seal(REQUEST, function, job_id, body)
+        request = JobRequest(function.encode(), payload, job_id, priority, bool(background))
+        if not stores_result(get_task(name) if isinstance(task, str) else task, setup.settings.store_results):
             return request, None
         from . import results  # only when storing: it imports the models
 
@@ -322,6 +325,9 @@ class GearmanClient:
         return request, results.Queued(request.unique.decode("utf-8", "backslashreplace"), name, function,
                                        request.data, arguments, request.priority, reused_id=bool(unique))
 
+
+#: args= values that need no further check.
+_ARGUMENT_LISTS = (tuple, list, type(None))
 
 #: The keys a job dict of submit_multiple_jobs may have.
 BATCH_JOB_KEYS = frozenset({"task", "data", "args", "kwargs", "unique", "priority", "background", "max_retries"})
@@ -416,6 +422,13 @@ def _never_sent(request: JobRequest, outcome: Outcome) -> bool:
 def get_result(job: str | JobHandle, *, wait: bool = False, timeout: float | None = None) -> StoredResult:
     """`default_client().get_result(...)`: a job's stored result, by job id or `JobHandle`."""
     return default_client().get_result(job, wait=wait, timeout=timeout)
+
+
+def _checked_task_name(task) -> str:
+    name = _task_name(task)
+    if not name:
+        raise TypeError(f"task must be a task name or a Task, not {task!r}")
+    return name
 
 
 def _task_name(task) -> str | None:
