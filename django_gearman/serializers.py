@@ -272,6 +272,10 @@ class FailureReport(NamedTuple):
     traceback: str
 
 
+#: The keys of a request.
+_ENVELOPE = frozenset(("args", "kwargs"))
+
+
 class PayloadCodec:
     """Requests, replies and failure reports for one configuration: a serializer, signing keys and
     whether failure reports carry tracebacks.
@@ -325,12 +329,12 @@ class PayloadCodec:
 
     def decode_request(self, function: str | bytes, job_id: str | bytes, payload: bytes) -> tuple[list, dict]:
         request = self._open(REQUEST, function, job_id, payload)
-        if not isinstance(request, dict) or set(request) - {"args", "kwargs"}:
+        if not isinstance(request, dict) or not request.keys() <= _ENVELOPE:
             raise PayloadError(f'request must be {{"args": [...], "kwargs": {{...}}}}, got {_preview(request)}')
         args, kwargs = request.get("args", []), request.get("kwargs", {})
         if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             raise PayloadError(f'"args" must be a list and "kwargs" an object, got {_preview(request)}')
-        if not all(isinstance(name, str) for name in kwargs):
+        if kwargs and not all(isinstance(name, str) for name in kwargs):
             raise PayloadError(f'"kwargs" must have string keys, got {_preview(kwargs)}')
         return list(args), kwargs
 

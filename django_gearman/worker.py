@@ -89,21 +89,24 @@ class GearmanWorker:
         return self.spec.queue
 
     def _callback(self, task: TaskLike):
+        payload_codec, runtime = self.payload_codec, self.runtime
+
         def run(job: Job) -> bytes | None:
             close_old_connections()
-            # The id names the job across runs and servers; the handle, this run on this server.
-            handle, job_id = job.handle.decode("latin-1"), job.unique.decode("utf-8", "backslashreplace")
-            logger.debug("task %s (job %s, id %s) started", task.name, handle, job_id)
+            debug = logger.isEnabledFor(logging.DEBUG)
+            if debug:
+                logger.debug("task %s (job %s, id %s) started", task.name, *_names(job))
             _send_hook("task_started", sender=task, job=job)
             try:
-                result, reply = execute(task, job, self.payload_codec, self.runtime)
+                result, reply = execute(task, job, payload_codec, runtime)
             except Exception as exc:
-                logger.exception("task %s (job %s, id %s) failed", task.name, handle, job_id)
-                job.send_fail(self.payload_codec.encode_failure(job.function, job.unique, exc))
+                logger.exception("task %s (job %s, id %s) failed", task.name, *_names(job))
+                job.send_fail(payload_codec.encode_failure(job.function, job.unique, exc))
                 _send_hook("task_failed", sender=task, job=job, exception=exc)
                 reply = None
             else:
-                logger.debug("task %s (job %s, id %s) done", task.name, handle, job_id)
+                if debug:
+                    logger.debug("task %s (job %s, id %s) done", task.name, *_names(job))
                 _send_hook("task_finished", sender=task, job=job, result=result)
             finally:
                 close_old_connections()
@@ -166,10 +169,18 @@ class GearmanWorker:
                 signal.signal(sig, handler)
 
 
+def _names(job: Job) -> tuple[str, str]:
+    """How the log names a job: its handle (this run on this server) and its id (the job across runs and servers)."""
+    return job.handle.decode("latin-1"), job.unique.decode("utf-8", "backslashreplace")
+
+
 def _send_hook(name: str, **arguments) -> None:
     """Hooks observe the worker: a receiver that raises is logged, and never
     turns a finished job into a failed one or keeps a worker from exiting."""
-    for receiver, outcome in getattr(signals, name).send_robust(**arguments):
+    signal = getattr(signals, name)
+    if not signal.receivers:  # what send_robust checks first, without its call
+        return
+    for receiver, outcome in signal.send_robust(**arguments):
         if isinstance(outcome, Exception):
             logger.error("%s receiver %r raised", name, receiver, exc_info=outcome)
 
