@@ -210,18 +210,21 @@ class SigningKeys:
     trackers that show local variables only ever see this object.
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_macs",)
 
     def __init__(self, key: str | bytes, fallbacks: Iterable[str | bytes] = ()):
-        self._keys = tuple(_utf8(each) for each in (key, *fallbacks))
+        # Per key, an HMAC for each direction that has read `v2 NUL direction NUL` already: signing or
+        # verifying a payload copies one and feeds it the rest, without joining the body into a message.
+        self._macs = tuple({direction: hmac.new(_utf8(each), _PREFIXES[direction], hashlib.sha256)
+                            for direction in DIRECTIONS} for each in (key, *fallbacks))
 
     def __repr__(self) -> str:
-        return f"<SigningKeys: a key and {len(self._keys) - 1} fallback(s)>"
+        return f"<SigningKeys: a key and {len(self._macs) - 1} fallback(s)>"
 
     def sign(self, direction: str, function: str | bytes, job_id: str | bytes, body: bytes) -> bytes:
         """`v2:` + hex HMAC-SHA256, with the current key, of `v2 NUL direction NUL function NUL job_id NUL body`,
         then `:` and the body (docs/wire-format.md)."""
-        return b"v2:" + self._mac(self._keys[0], _message(direction, function, job_id, body)) + b":" + body
+        return b"v2:" + _hex_mac(self._macs[0][direction], _fields(function, job_id), body) + b":" + body
 
     def unsign(self, direction: str, function: str | bytes, job_id: str | bytes, payload: bytes) -> bytes:
         """The body of a payload signed, with any of the keys, for this direction, function and job id;
@@ -234,27 +237,38 @@ class SigningKeys:
             raise PayloadError(f"{noun} is signed in the old v1 format (without direction and job id); "
                                "the sender must be upgraded to sign v2 (docs/wire-format.md)")
         signature, body = signed[2], payload[signed.end():]
-        if self._accepts(signature, _message(direction, function, job_id, body)):
+        fields = _fields(function, job_id)
+        if self._accepts(signature, direction, fields, body):
             return body
         for other in DIRECTIONS:
-            if other != direction and self._accepts(signature, _message(other, function, job_id, body)):
+            if other != direction and self._accepts(signature, other, fields, body):
                 raise PayloadError(f"{noun} carries the signature of a {_NOUNS[other]}: "
                                    f"a captured {_NOUNS[other]} was sent back as a {noun}")
         raise PayloadError(f"{noun} signature does not match: it was tampered with, or signed with another key, "
                            "for another task or for another job")
 
-    def _accepts(self, signature: bytes, message: bytes) -> bool:
-        return any(hmac.compare_digest(signature, self._mac(key, message)) for key in self._keys)
+    def _accepts(self, signature: bytes, direction: str, fields: bytes, body: bytes) -> bool:
+        for macs in self._macs:
+            if hmac.compare_digest(signature, _hex_mac(macs[direction], fields, body)):
+                return True
+        return False
 
-    @staticmethod
-    def _mac(key: bytes, message: bytes) -> bytes:
-        return hmac.new(key, message, hashlib.sha256).hexdigest().encode("ascii")
+
+#: What every signed message starts with, by direction.
+_PREFIXES = {direction: b"\0".join((SIGNATURE_VERSION, direction.encode("ascii"), b"")) for direction in DIRECTIONS}
 
 
-def _message(direction: str, function: str | bytes, job_id: str | bytes, body: bytes) -> bytes:
+def _fields(function: str | bytes, job_id: str | bytes) -> bytes:
     # Function names and job ids are Gearman fields, which cannot hold a NUL, so the joined fields cannot be
     # confused; the body is last and may hold anything.
-    return b"\0".join((SIGNATURE_VERSION, direction.encode("ascii"), _utf8(function), _utf8(job_id), body))
+    return b"".join((_utf8(function), b"\0", _utf8(job_id), b"\0"))
+
+
+def _hex_mac(prepared: hmac.HMAC, fields: bytes, body: bytes) -> bytes:
+    mac = prepared.copy()
+    mac.update(fields)
+    mac.update(body)
+    return mac.hexdigest().encode("ascii")
 
 
 def _utf8(text: str | bytes) -> bytes:
