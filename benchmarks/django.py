@@ -18,6 +18,7 @@ includes.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -84,7 +85,9 @@ class DjangoWorker:
     def __init__(self, workspace: Workspace, server: GearmandServer, *options: str, signed: bool = False):
         self.report = workspace.directory / f"report-{uuid.uuid4().hex}.json"
         environment = {**os.environ, "BENCH_GEARMAN": server.address, "BENCH_DB": str(workspace.database),
-                       "BENCH_SIGNING_KEY": SIGNING_KEY if signed else "", "BENCH_REPORT": str(self.report)}
+                       "BENCH_SIGNING_KEY": SIGNING_KEY if signed else "", "BENCH_REPORT": str(self.report),
+                       # This checkout's django_gearman, whatever the interpreter has installed.
+                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         environment.pop("DJANGO_SETTINGS_MODULE")  # manage.py sets it
         with open(workspace.directory / "worker.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -257,7 +260,7 @@ class Run:
                 function = f"fg_{variant}"
                 worker = core.WorkerProcess(variant, server, function, WARMUP + FOREGROUND_JOBS)
                 core.wait_registered(server, function)
-                loop = core.ours_foreground if variant == "ours" else core.pygearman_foreground
+                loop = CORE_LOOPS[variant, "foreground"]
                 loop(server, function, WARMUP)
                 cpu = cpu_seconds(worker.process.pid)
                 measurement = core.timed(lambda: loop(server, function, FOREGROUND_JOBS), FOREGROUND_JOBS)
@@ -286,15 +289,17 @@ class Run:
                 jobs = variant.jobs(jobs) if kind == "one" else (BATCH_SIZE if variant.stored else jobs)
                 loop = django_background if kind == "one" else django_batched
                 with variant.settings(server):
-                    loop(variant.task, min(jobs, BATCH_SIZE))  # warm-up, as core.submit does
+                    loop(variant.task, min(jobs, BATCH_SIZE))  # warm-up
                     measurement = core.timed(lambda: loop(variant.task, jobs), jobs)
                 function, expected, system = variant.task.function_name, jobs + min(jobs, BATCH_SIZE), variant.name
             elif variant == "libgearman":
                 function, expected, system = f"{kind}_c", jobs, variant
                 measurement = self.c_client("background" if kind == "one" else "batch", server, function, jobs)
             else:
-                measurement = core.submit(server, variant, kind, jobs)
-                function, expected, system = f"{kind}_{variant}", jobs, SYSTEM_NAMES[variant]
+                function, expected, system = f"{kind}_{variant}", jobs + BATCH_SIZE, SYSTEM_NAMES[variant]
+                loop = CORE_LOOPS[variant, kind]
+                loop(server, function, BATCH_SIZE)  # warm-up
+                measurement = core.timed(lambda: loop(server, function, jobs), jobs)
             if core.queued(server, function) != expected:
                 raise AssertionError(f"{system}: gearmand holds {core.queued(server, function)} jobs, not {expected}")
         finally:
@@ -324,7 +329,7 @@ class Run:
                 result = json.loads(output)
             else:
                 function, system = f"drain_{variant}_{prefetch}", SYSTEM_NAMES[variant]
-                core.ours_batched(server, function, DRAIN_JOBS)
+                CORE_LOOPS["ours", "batch"](server, function, DRAIN_JOBS)
                 result = core.WorkerProcess(variant, server, function, DRAIN_JOBS, prefetch).result()
             if core.queued(server, function):
                 raise AssertionError(f"{system}: jobs left over")
@@ -376,24 +381,42 @@ class Run:
         report = json.loads(output)
         return core.Measurement(report["jobs"], report["seconds"], report["cpu"], report["latencies"] or None)
 
-    def repeat(self) -> None:
+    def repeat(self, parts: set[str]) -> None:
         systems: list[Variant | str] = [*VARIANTS, "ours", "pygearman"]
         if self.c_program is not None:
             systems.append("libgearman")
-        for system in systems:
-            self.foreground(system)
-        for kind in ("one", "batch"):
+        if "foreground" in parts:
             for system in systems:
-                self.submit(system, kind)
-        for prefetch in (1, 16):
-            for system in systems:
-                if prefetch == 1 or system not in ("pygearman", "libgearman"):  # they grab one job at a time
-                    self.drain(system, prefetch)
-        self.memory()
-        self.insert_update()
+                self.foreground(system)
+        if "submit" in parts:
+            for kind in ("one", "batch"):
+                for system in systems:
+                    self.submit(system, kind)
+        if "drain" in parts:
+            for prefetch in (1, 16):
+                for system in systems:
+                    if prefetch == 1 or system not in ("pygearman", "libgearman"):  # they grab one job at a time
+                        self.drain(system, prefetch)
+        if "memory" in parts:
+            self.memory()
+        if "store" in parts:
+            self.insert_update()
+
+
+PARTS = ("foreground", "submit", "drain", "memory", "store")
 
 
 SYSTEM_NAMES = {"ours": "protocol core", "pygearman": "pygearman 0.2.6"}
+#: benchmarks/protocol.py's client loops. The protocol core is called as the Django layer calls it, without
+#: poll_timeout (so no poll() before each read); pygearman needs a finite one (PROTOCOL-NOTES.md).
+CORE_LOOPS = {
+    ("ours", "foreground"): functools.partial(core.ours_foreground, poll_timeout=None),
+    ("ours", "one"): functools.partial(core.ours_background, poll_timeout=None),
+    ("ours", "batch"): functools.partial(core.ours_batched, poll_timeout=None),
+    ("pygearman", "foreground"): core.pygearman_foreground,
+    ("pygearman", "one"): core.pygearman_background,
+    ("pygearman", "batch"): core.pygearman_batched,
+}
 
 
 def build_libgearman(workspace: Workspace) -> Path | None:
@@ -494,6 +517,8 @@ def scale_down(factor: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="how many times to run every measurement (default 3)")
+    parser.add_argument("--only", action="append", choices=PARTS,
+                        help="run only these measurements (repeatable; default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="a tenth of the jobs, to try the benchmark out (not numbers to report)")
     arguments = parser.parse_args()
@@ -517,7 +542,7 @@ def main() -> None:
         run = Run(workspace, results, c_program)
         for number in range(1, arguments.repeats + 1):
             print(f"repeat {number} of {arguments.repeats}", file=sys.stderr, flush=True)
-            run.repeat()
+            run.repeat(set(arguments.only or PARTS))
         print(f"Load average {os.getloadavg()[0]:.2f} at the end", file=sys.stderr)
         systems = [variant.name for variant in VARIANTS] + list(SYSTEM_NAMES.values())
         report(results, systems + (["libgearman"] if c_program else []))

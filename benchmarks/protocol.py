@@ -143,12 +143,13 @@ def timed(loop, jobs: int) -> Measurement:
     return Measurement(jobs, time.perf_counter() - started, time.process_time() - cpu_started, latencies)
 
 
-def ours_foreground(server: GearmandServer, function: str, jobs: int) -> list[float]:
+def ours_foreground(server: GearmandServer, function: str, jobs: int, poll_timeout: float | None = POLL_TIMEOUT
+                    ) -> list[float]:
     client = Client([server.address])
     latencies = []
     for _ in range(jobs):
         started = time.perf_counter()
-        if client.submit_job(function, PAYLOAD, poll_timeout=POLL_TIMEOUT) != PAYLOAD:
+        if client.submit_job(function, PAYLOAD, poll_timeout=poll_timeout) != PAYLOAD:
             raise AssertionError("wrong result")
         latencies.append(time.perf_counter() - started)
     client.close()
@@ -170,10 +171,11 @@ def pygearman_foreground(server: GearmandServer, function: str, jobs: int) -> li
     return latencies
 
 
-def ours_background(server: GearmandServer, function: str, jobs: int) -> None:
+def ours_background(server: GearmandServer, function: str, jobs: int, poll_timeout: float | None = POLL_TIMEOUT
+                    ) -> None:
     client = Client([server.address])
     for _ in range(jobs):
-        client.submit_job(function, PAYLOAD, background=True, poll_timeout=POLL_TIMEOUT)
+        client.submit_job(function, PAYLOAD, background=True, poll_timeout=poll_timeout)
     client.close()
 
 
@@ -189,11 +191,11 @@ def pygearman_background(server: GearmandServer, function: str, jobs: int) -> No
     client.shutdown()
 
 
-def ours_batched(server: GearmandServer, function: str, jobs: int) -> None:
+def ours_batched(server: GearmandServer, function: str, jobs: int, poll_timeout: float | None = POLL_TIMEOUT) -> None:
     client = Client([server.address])
     for _ in range(jobs // BATCH_SIZE):
         batch = [JobRequest(function, PAYLOAD, background=True) for _ in range(BATCH_SIZE)]
-        client.submit_multiple_jobs(batch, poll_timeout=POLL_TIMEOUT)
+        client.submit_multiple_jobs(batch, poll_timeout=poll_timeout)
         if any(request.error for request in batch):
             raise AssertionError("a batched job failed")
     client.close()
