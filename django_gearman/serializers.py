@@ -45,9 +45,16 @@ class JSONSerializer:
             # What json.loads does with bytes, minus a decoder made per call; and a payload that
             # cannot hold a tag (neither the tag's text nor a \u escape that could spell it) is
             # decoded without calling _untag for every object in it.
-            text = data.decode(json.detect_encoding(data), "surrogatepass")
+            # An object or array whose second byte is not NUL is UTF-8 by json.detect_encoding's rules.
+            plain_start = data[:1] in _OPENERS and data[1:2] != b"\0"
+            text = data.decode("utf-8" if plain_start else json.detect_encoding(data), "surrogatepass")
             decoder = _TAGGED_DECODER if TAG in text or "\\u" in text else _PLAIN_DECODER
-            return decoder.decode(text)
+            try:
+                value, end = decoder.raw_decode(text)
+            except json.JSONDecodeError:
+                end = -1
+            # Whitespace around the document, or anything after it: as json.loads takes it, or the error it raises.
+            return value if end == len(text) else decoder.decode(text)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise PayloadError(f"payload is not valid JSON: {exc}") from None
         except RecursionError:
@@ -415,7 +422,9 @@ def _exception_name(exc: BaseException) -> str:
 
 
 # Made once: json.dumps and json.loads make a new encoder or decoder for every call with options.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# _tag rebuilds every list and dict, so what the encoder gets has no cycles to check for.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
+_OPENERS = (b"{", b"[")
 _TAGGED_DECODER = json.JSONDecoder(object_hook=_untag)
 _PLAIN_DECODER = json.JSONDecoder()
 

@@ -94,6 +94,9 @@ def test_a_request_from_another_language_needs_only_plain_json():
     (b'\xef\xbb\xbf{"a":[1]}', {"a": [1]}),  # a UTF-8 byte order mark, which json.loads skips in bytes
     ('{"a":"\u00e9"}'.encode("utf-16"), {"a": "\u00e9"}),  # and UTF-16, which it detects
     (bytearray(b'{"__gearman__":"bytes","value":"eA=="}'), b"x"),
+    (b' \n{"a":[1]}\t', {"a": [1]}),  # whitespace around the document
+    (b"3", 3),
+    (b'"[not an array]"', "[not an array]"),
 ])
 def test_replies_decode_as_json_loads_with_the_tags_would(payload, value):
     assert same_types(value, PayloadCodec().decode_result(ADD, JOB, payload))
@@ -156,6 +159,8 @@ def test_malformed_requests_are_payload_errors(payload, message):
     (b'{"__gearman__":"datetime","value":"2024-13-01"}', "malformed datetime value"),
     (b'{"__gearman__":"bytes","value":"\xc3\xa9"}', "malformed bytes value"),
     (b"1" * 5000, "payload is not valid JSON: Exceeds the limit"),  # int digits limit (ValueError)
+    (b'{"a": 1} {"b": 2}', r"payload is not valid JSON: Extra data: line 1 column 10 \(char 9\)"),
+    (b'[1, 2', r"payload is not valid JSON: Expecting ',' delimiter: line 1 column 6 \(char 5\)"),
 ])
 def test_every_malformed_reply_is_a_payload_error_naming_the_problem(payload, message):
     with pytest.raises(PayloadError, match=message):
