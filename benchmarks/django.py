@@ -493,17 +493,9 @@ def report(results: Results, systems: list[str]) -> None:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import gearman
 
-    return (f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, Python "
+    return (f"{os.cpu_count()} CPUs ({core.cpu_model()}), {platform.system()} {platform.release()}, Python "
             f"{platform.python_version()}, Django {django.get_version()}, pygearman {gearman.__version__}")
 
 

@@ -253,19 +253,21 @@ def drain(server, implementation: str, prefetch: int) -> dict:
     return result
 
 
-def machine(server: GearmandServer) -> str:
-    model = "unknown CPU"
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def machine(server: GearmandServer) -> str:
     with AdminClient(server.address) as admin:
         version = admin.version()
     return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, gearmand {version}, pygearman 0.2.6, "
         f"load average {os.getloadavg()[0]:.2f} at the start"
     )
