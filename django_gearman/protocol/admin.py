@@ -35,7 +35,7 @@ class FunctionStatus:
 class WorkerInfo:
     """One line of `workers`: a connection and the functions it can do."""
 
-    fd: int
+    fd: int  # gearmand's socket number for it; -1 for a connection gearmand is closing
     ip: str
     client_id: str
     functions: tuple[str, ...]
@@ -100,7 +100,9 @@ class AdminClient:
             if not colon or len(parts) != 3:
                 raise ProtocolError(f"unexpected 'workers' line from {self.address}: {_quoted(line)}")
             fd, ip, client_id = parts
-            rows.append(WorkerInfo(self._count(fd, line, "workers"), ip, client_id, tuple(functions.split())))
+            # gearmand lists a connection it is closing with its socket already gone, as fd -1.
+            number = -1 if fd == "-1" else self._count(fd, line, "workers")
+            rows.append(WorkerInfo(number, ip, client_id, tuple(functions.split())))
         return rows
 
     def version(self) -> str:

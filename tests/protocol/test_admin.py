@@ -183,6 +183,14 @@ def test_malformed_workers_rows_raise_naming_the_row():
             admin.workers()
 
 
+def test_a_connection_gearmand_is_closing_is_listed_with_fd_minus_one():
+    # What gearmand 1.1.20 sent for a worker that was disconnecting while `workers` was read.
+    with FakeAdminServer(listing("-1 127.0.0.1 - :", "7 127.0.0.1 w1 : f")) as server, \
+            AdminClient(server.address) as admin:
+        assert [(worker.fd, worker.client_id, worker.functions) for worker in admin.workers()] == [
+            (-1, "-", ()), (7, "w1", ("f",))]
+
+
 def test_bytes_after_the_reply_are_refused():
     def reply(command, echo):
         return [b"OK 1.1.20\n" + echo + b"\n66 6.6.6.6 spoofed : shop.fake\n.\n"]
