@@ -19,6 +19,7 @@ _EXPORTS = {
     "UnverifiedFailureReport": "exceptions",
     "JobHandle": "protocol",
     "JobStatus": "protocol",
+    "SubmittedJob": "client",
     "Task": "tasks",
     "gearman_task": "tasks",
     "get_result": "client",

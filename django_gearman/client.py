@@ -7,6 +7,7 @@ import hashlib
 import numbers
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import conf
@@ -329,6 +330,15 @@ class GearmanClient:
 #: args= values that need no further check.
 _ARGUMENT_LISTS = (tuple, list, type(None))
 
+@dataclass(frozen=True, eq=False)
+class SubmittedJob(JobHandle):
+    """The `JobHandle` a job submitted from Django gets: it also reads the job's stored result."""
+
+    def result(self, *, wait: bool = False, timeout: float | None = None) -> StoredResult:
+        """`get_result(handle, wait=..., timeout=...)`: what the result store knows about this job."""
+        return get_result(self, wait=wait, timeout=timeout)
+
+
 #: The keys a job dict of submit_multiple_jobs may have.
 BATCH_JOB_KEYS = frozenset({"task", "data", "args", "kwargs", "unique", "priority", "background", "max_retries"})
 
@@ -389,7 +399,9 @@ def _value(payload_codec: PayloadCodec, request: JobRequest, outcome: Outcome, r
     """A job's decoded return value or failure; a handle, raw reply or other error as it is."""
     if isinstance(outcome, GearmanJobFailed):
         return _failure(payload_codec, request, outcome)
-    if raw or isinstance(outcome, (JobHandle, GearmanError)):
+    if isinstance(outcome, JobHandle):
+        return SubmittedJob(outcome.handle, outcome.server, outcome.job_id)
+    if raw or isinstance(outcome, GearmanError):
         return outcome
     try:
         return payload_codec.decode_result(request.function, request.unique, outcome)

@@ -54,7 +54,7 @@ def new_job_id() -> bytes:
     return b"%032x" % (int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class JobHandle:
     """Where a submitted job lives: gearmand's handle and the server that issued it.
 
@@ -65,10 +65,20 @@ class JobHandle:
 
     handle: str
     server: str
-    job_id: str = field(default="", compare=False)
+    job_id: str = ""
 
     def __str__(self) -> str:
         return f"{self.handle}@{self.server}"
+
+    # By handle and server alone, whatever the subclass: the Django layer hands out a
+    # subclass that also reads results, and it must equal the handle parsed from its string.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, JobHandle):
+            return NotImplemented
+        return (self.handle, self.server) == (other.handle, other.server)
+
+    def __hash__(self) -> int:
+        return hash((self.handle, self.server))
 
     @classmethod
     def from_string(cls, text: str) -> JobHandle:

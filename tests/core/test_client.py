@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import pickle
 
 import pytest
 from django.db import transaction
@@ -21,6 +22,7 @@ from django_gearman import (
     GearmanTimeout,
     JobHandle,
     PayloadError,
+    SubmittedJob,
 )
 from django_gearman.client import RESERVED_KEYWORDS
 
@@ -115,9 +117,13 @@ def test_raw_data_is_sent_verbatim_and_the_raw_reply_returned(shop_worker):
 
 def test_background_returns_a_job_handle_from_the_server_that_took_it(shop_worker):
     handle = add.submit_background(2, 3)
-    assert isinstance(handle, JobHandle)
+    assert isinstance(handle, SubmittedJob)  # a JobHandle that also reads its stored result
     assert handle.server == shop_worker.servers[0]
-    assert JobHandle.from_string(str(handle)) == handle
+    parsed = JobHandle.from_string(str(handle))
+    assert (parsed, hash(parsed)) == (handle, hash(handle))
+    assert {parsed: "kept"}[handle] == "kept"
+    assert pickle.loads(pickle.dumps(handle)) == handle and pickle.loads(pickle.dumps(handle)).job_id == handle.job_id
+    assert handle != JobHandle(handle.handle, "127.0.0.1:1")
 
 
 def test_every_job_gets_an_id_and_unique_true_keeps_deriving_it_from_the_arguments(gearman_settings):

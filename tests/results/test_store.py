@@ -31,6 +31,7 @@ def test_a_stored_background_job_leaves_its_value_and_when_and_where_it_ran(db_b
     assert stored.worker_id.split(":")[1:] == [str(worker.pid), "shop.outcomes"]
     assert stored.enqueued_at <= stored.started_at <= stored.last_attempted_at <= stored.finished_at
     assert len(handle.job_id) == 32  # a fresh uuid4 hex: the caller gave none
+    assert handle.result() == stored  # the handle reads the same row
 
 
 def test_a_foreground_job_is_read_back_by_the_id_its_caller_chose(db_backend, serve_outcomes, gearman):
