@@ -177,10 +177,10 @@ def _names(job: Job) -> tuple[str, str]:
 def _send_hook(name: str, **arguments) -> None:
     """Hooks observe the worker: a receiver that raises is logged, and never
     turns a finished job into a failed one or keeps a worker from exiting."""
-    signal = getattr(signals, name)
-    if not signal.receivers:  # what send_robust checks first, without its call
+    hook = getattr(signals, name)
+    if not hook.receivers:  # what send_robust checks first, without its call
         return
-    for receiver, outcome in signal.send_robust(**arguments):
+    for receiver, outcome in hook.send_robust(**arguments):
         if isinstance(outcome, Exception):
             logger.error("%s receiver %r raised", name, receiver, exc_info=outcome)
 
